@@ -1,0 +1,35 @@
+# The two commands of the README: `make train` and `make test`. Each creates or refreshes .venv,
+# installing the CPU torch wheel first so that no CUDA build is pulled in by a dependency.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.relx-installed
+TORCH_VERSION ?= 2.13.0
+ARGS ?=
+
+.PHONY: venv train test bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+train: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m relx.train $(ARGS)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2 $(ARGS)
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_token_classification.py $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m mypy src
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache

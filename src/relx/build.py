@@ -1,0 +1,145 @@
+"""The one place where a (plain-dict) configuration becomes objects.
+
+Entry points compose the config with Hydra and hand ``build_*`` a resolved dict; nothing below
+imports Hydra's composition machinery, only ``hydra.utils`` to locate ``_target_`` classes.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import get_class
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torchmetrics import Metric, MetricCollection
+from transformers import PreTrainedTokenizerBase
+
+from relx.checkpointing import AtomicCheckpointIO
+from relx.data.settings import DataSettings
+from relx.data.vocab import LabelVocab
+from relx.data.word_tasks import WordTaskDataModule
+from relx.encoders import EncoderSettings, load_encoder, load_tokenizer
+from relx.errors import ConfigError
+from relx.heads.base import Head
+from relx.metrics import LabelAccuracy, SentenceFrameAccuracy, SeqevalScores
+from relx.modules.task import OptimSettings, TaskModule
+
+ENCODER_KEYS = ("name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing")
+
+
+def sample_dir(name: str) -> Path:
+    """Directory of a bundled sample dataset (shipped inside the package)."""
+    path = Path(str(resources.files("relx") / "resources" / "samples" / name))
+    if not path.is_dir():
+        raise ConfigError(f"no bundled sample named {name!r} (looked in {path})")
+    return path
+
+
+def encoder_settings(cfg: dict[str, Any], pretrained: bool | None = None) -> EncoderSettings:
+    enc = {k: cfg["encoder"][k] for k in ENCODER_KEYS if k in cfg["encoder"]}
+    if pretrained is not None:
+        enc["pretrained"] = pretrained
+    return EncoderSettings(**enc)
+
+
+def build_tokenizer(cfg: dict[str, Any]) -> PreTrainedTokenizerBase:
+    return load_tokenizer(encoder_settings(cfg))
+
+
+def build_datamodule(
+    cfg: dict[str, Any],
+    tokenizer: PreTrainedTokenizerBase,
+    vocabs: dict[str, LabelVocab] | None = None,
+    data_dir: str | Path | None = None,
+    read_data: bool = True,
+) -> WordTaskDataModule:
+    """The task's DataModule over ``data_dir`` (default: ``cfg['data_dir']``, else the bundled sample);
+    ``read_data=False`` reads no files (raw-text prediction with ``vocabs`` from a checkpoint)."""
+    task = cfg["task"]
+    spec = dict(task["datamodule"])
+    cls = get_class(spec.pop("_target_"))
+    directory = (data_dir or cfg.get("data_dir") or sample_dir(task["sample"])) if read_data else None
+    settings = DataSettings(**cfg["data"], seed=cfg["seed"])
+    return cls(data_dir=directory, tokenizer=tokenizer, settings=settings, vocabs=vocabs, **spec)
+
+
+def build_heads(cfg: dict[str, Any], hidden_size: int, vocabs: dict[str, LabelVocab]) -> dict[str, Head]:
+    heads: dict[str, Head] = {}
+    for name, spec in cfg["head"]["heads"].items():
+        spec = dict(spec)
+        cls = get_class(spec.pop("_target_"))
+        space = cls.label_space
+        if space not in vocabs:
+            raise ConfigError(
+                f"head '{cfg['head']['kind']}' ({cls.__name__}) needs '{space}' labels, but task "
+                f"'{cfg['task']['name']}' provides only: {', '.join(sorted(vocabs))}"
+            )
+        heads[name] = cls(hidden_size=hidden_size, num_labels=vocabs[space].num_labels, **spec)
+    return heads
+
+
+def build_metrics(cfg: dict[str, Any], heads: dict[str, Head], vocabs: dict[str, LabelVocab]) -> MetricCollection:
+    """The field's metrics for the label spaces the heads predict."""
+    prefixes = cfg["task"].get("metric_prefix", {})
+    spaces = {head.label_space for head in heads.values()}
+    metrics: dict[str, Metric] = {}
+    if "token" in spaces:
+        metrics["entities"] = SeqevalScores(vocabs["token"], prefix=prefixes.get("token", ""))
+    if "sentence" in spaces:
+        metrics["sentence"] = LabelAccuracy(prefix=prefixes.get("sentence", ""))
+    if {"token", "sentence"} <= spaces:
+        metrics["frame"] = SentenceFrameAccuracy()
+    return MetricCollection(metrics, compute_groups=False)
+
+
+def build_module(
+    cfg: dict[str, Any], vocabs: dict[str, LabelVocab], pretrained: bool | None = None
+) -> TaskModule:
+    """Encoder + heads + metrics. ``pretrained=False`` skips loading weights (a checkpoint follows)."""
+    encoder = load_encoder(encoder_settings(cfg, pretrained))
+    heads = build_heads(cfg, encoder.hidden_size, vocabs)
+    optim = dict(cfg["optim"])
+    run_config = {"config": cfg, "vocabs": {k: v.to_dict() for k, v in vocabs.items()}}
+    return TaskModule(
+        encoder=encoder,
+        heads=heads,
+        metrics=build_metrics(cfg, heads, vocabs),
+        optim=OptimSettings(**optim),
+        loss_weights=cfg["head"].get("loss_weights"),
+        seed=cfg["seed"],
+        run_config=run_config,
+    )
+
+
+TRAINER_KEYS = (
+    "accelerator", "devices", "num_nodes", "strategy", "precision", "max_epochs", "max_steps",
+    "gradient_clip_val", "accumulate_grad_batches", "val_check_interval", "log_every_n_steps",
+    "limit_train_batches", "limit_val_batches", "limit_test_batches", "enable_progress_bar", "deterministic",
+    "check_val_every_n_epoch", "num_sanity_val_steps",
+)
+
+
+def build_trainer(cfg: dict[str, Any], run_dir: Path, extra_callbacks: list[Any] | None = None) -> tuple[L.Trainer, ModelCheckpoint]:
+    """A Lightning Trainer writing checkpoints and logs into ``run_dir``."""
+    tcfg = cfg["trainer"]
+    monitor, mode = cfg["monitor"], cfg.get("mode", "max")
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
+        save_top_k=1, save_last=True, auto_insert_metric_name=False,
+    )
+    callbacks: list[Any] = [checkpoint, LearningRateMonitor(logging_interval="step")]
+    if tcfg.get("early_stopping_patience"):
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=tcfg["early_stopping_patience"]))
+    callbacks += extra_callbacks or []
+    trainer = L.Trainer(
+        **{k: tcfg[k] for k in TRAINER_KEYS if k in tcfg and tcfg[k] is not None},
+        default_root_dir=str(run_dir),
+        callbacks=callbacks,
+        logger=[CSVLogger(str(run_dir), name="logs", version=""), TensorBoardLogger(str(run_dir), name="tensorboard", version="")],
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # the length-grouped batch sampler shards itself
+    )
+    return trainer, checkpoint

@@ -1,0 +1,1 @@
+"""Datasets: pure readers (file -> examples), pure encoders (example -> features) and DataModules."""

@@ -1,0 +1,84 @@
+"""Length-grouped batch sampler: batches of similar lengths, so dynamic padding wastes little compute."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """Yields lists of indices whose lengths are close.
+
+    Training (``shuffle=True``): indices are shuffled with ``seed + epoch``, cut into mega-batches of
+    ``mega_batches * batch_size``, each sorted by length and cut into batches; the batch order is
+    shuffled again. The order depends only on (seed, epoch), so a resumed run sees the same batches.
+    Evaluation (``shuffle=False``): the whole set sorted by length.
+
+    Under DDP each rank takes every ``world``-th batch. Training pads the batch list to a multiple of
+    the world size (every rank must run the same number of steps); evaluation does not, so no example
+    is scored twice.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        mega_batches: int = 50,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.mega_batches = mega_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = torch.argsort(self.lengths, descending=True, stable=True)
+            return [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        perm = torch.randperm(n, generator=gen)
+        mega = self.batch_size * self.mega_batches
+        batches: list[list[int]] = []
+        for start in range(0, n, mega):
+            chunk = perm[start : start + mega]
+            chunk = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
+            batches.extend(chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
+        return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._batches()
+        rank, world = _rank_and_world()
+        if world > 1 and self.shuffle and batches:
+            total = math.ceil(len(batches) / world) * world
+            batches = batches + batches[: total - len(batches)]
+        return iter(batches[rank::world])
+
+    def __len__(self) -> int:
+        rank, world = _rank_and_world()
+        n = math.ceil(len(self.lengths) / self.batch_size)
+        if self.shuffle:
+            # Mega-batch boundaries can add partial batches.
+            mega = self.batch_size * self.mega_batches
+            full, rest = divmod(len(self.lengths), mega)
+            n = full * math.ceil(mega / self.batch_size) + math.ceil(rest / self.batch_size)
+            return math.ceil(n / world)
+        return len(range(rank, n, world))

@@ -1,0 +1,33 @@
+"""Options shared by every DataModule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DataSettings:
+    """Batching, length and subsetting options (``data.*`` in the Hydra config).
+
+    ``train_fraction`` trains on a deterministic subset (seed 000's 10/50/100 % table);
+    ``dev_fraction`` carves a deterministic dev split from train when the data has none.
+    """
+
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    max_length: int = 128
+    train_fraction: float = 1.0
+    dev_fraction: float = 0.1
+    seed: int = 42
+    num_workers: int = 0
+    length_grouping: bool = True
+    pad_to_multiple_of: int = 1
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError(f"data.train_fraction must be in (0, 1], got {self.train_fraction}")
+        if not 0.0 < self.dev_fraction < 1.0:
+            raise ValueError(f"data.dev_fraction must be in (0, 1), got {self.dev_fraction}")
+        if self.max_length < 8:
+            raise ValueError(f"data.max_length must be >= 8, got {self.max_length}")

@@ -1,0 +1,8 @@
+"""Heads: plain ``nn.Module``s with ``forward(encoded, batch)``, ``loss(output, batch)`` and
+``decode(output, batch)``. Each reads one label space of the batch (``label_space``)."""
+
+from relx.heads.base import Head
+from relx.heads.sequence import SequenceClassificationHead
+from relx.heads.token import TokenClassificationHead
+
+__all__ = ["Head", "SequenceClassificationHead", "TokenClassificationHead"]

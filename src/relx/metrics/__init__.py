@@ -1,0 +1,7 @@
+"""torchmetrics Metrics computing each field's official scores. Every metric's ``update`` takes
+``(predictions, batch)``: the heads' decoded outputs by label space, and the gold batch."""
+
+from relx.metrics.classification import LabelAccuracy, SentenceFrameAccuracy
+from relx.metrics.seqeval_scores import SeqevalScores, sequences_from_ids
+
+__all__ = ["LabelAccuracy", "SentenceFrameAccuracy", "SeqevalScores", "sequences_from_ids"]

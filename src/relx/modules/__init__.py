@@ -1,0 +1,3 @@
+from relx.modules.task import OptimSettings, TaskModule
+
+__all__ = ["OptimSettings", "TaskModule"]

@@ -1,0 +1,144 @@
+"""The one generic LightningModule: encoder + heads + metrics + optimiser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from transformers import get_linear_schedule_with_warmup
+
+from relx.encoders import Encoder
+from relx.heads.base import Head
+
+
+@dataclass
+class OptimSettings:
+    """``optim.*``: AdamW with separate encoder / head learning rates, no weight decay on biases and
+    norm weights (every parameter with fewer than 2 dimensions), linear warm-up over
+    ``warmup_fraction`` of all optimiser steps, then linear decay to 0. ``fused`` AdamW is used on
+    CUDA unless set to false."""
+
+    encoder_lr: float = 5e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    fused: bool | None = None
+
+
+class TaskModule(L.LightningModule):
+    """Encoder + a dict of heads (one head, or several for joint multi-task training).
+
+    ``heads`` are keyed by name; the total loss is the ``loss_weights``-weighted sum of the heads'
+    losses. Predictions are keyed by each head's ``label_space`` and fed, with the batch, to the
+    metrics (cloned with ``val/`` and ``test/`` prefixes). ``run_config`` (a plain dict: resolved
+    config + label vocabularies) is stored in every checkpoint so that a checkpoint alone rebuilds
+    the run.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        heads: dict[str, Head],
+        metrics: MetricCollection,
+        optim: OptimSettings | None = None,
+        loss_weights: dict[str, float] | None = None,
+        seed: int = 42,
+        run_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if not heads:
+            raise ValueError("TaskModule needs at least one head")
+        self.encoder = encoder
+        self.heads = nn.ModuleDict(heads)
+        self.loss_weights = {name: float((loss_weights or {}).get(name, 1.0)) for name in heads}
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.optim = optim or OptimSettings()
+        self.seed = seed
+        self.run_config = run_config or {}
+
+    # ---- forward / loss / decode -----------------------------------------------------------------
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        """Raw head outputs keyed by head name."""
+        encoded = self.encoder(batch.input_ids, batch.attention_mask)
+        return {name: head(encoded, batch) for name, head in self.heads.items()}
+
+    def loss(self, outputs: dict[str, Tensor], batch: Any) -> Tensor:
+        total = sum(self.loss_weights[name] * head.loss(outputs[name], batch) for name, head in self.heads.items())
+        return total  # type: ignore[return-value]
+
+    def decode(self, outputs: dict[str, Tensor], batch: Any) -> dict[str, Tensor]:
+        """Decoded predictions keyed by label space (``token``: ``[batch, words]``, ``sentence``: ``[batch]``)."""
+        return {head.label_space: head.decode(outputs[name], batch) for name, head in self.heads.items()}
+
+    # ---- Lightning hooks -------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        # Dropout randomness depends only on (seed, epoch, rank): a run resumed from an epoch-end
+        # checkpoint continues exactly as the uninterrupted run does.
+        torch.manual_seed(self.seed + 1000 * self.current_epoch + self.global_rank)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        loss = self.loss(self(batch), batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
+        return loss
+
+    def _eval_step(self, batch: Any, metrics: MetricCollection, stage: str) -> None:
+        outputs = self(batch)
+        if self._has_labels(batch):
+            self.log(f"{stage}/loss", self.loss(outputs, batch), on_epoch=True, sync_dist=True, batch_size=len(batch))
+        metrics.update(self.decode(outputs, batch), batch)
+
+    def _has_labels(self, batch: Any) -> bool:
+        needed = {"token": "word_labels", "sentence": "sentence_labels"}
+        return all(getattr(batch, needed[h.label_space], None) is not None for h in self.heads.values())
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        self.val_metrics.reset()
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
+        predictions = self.decode(self(batch), batch)
+        return {"example_ids": batch.example_ids.cpu(), **{k: v.cpu() for k, v in predictions.items()}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["relx"] = self.run_config
+
+    # ---- optimisation ----------------------------------------------------------------------------
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Encoder / head groups, each split into decayed and non-decayed (biases, norms) parameters."""
+        groups = []
+        for part, lr in ((self.encoder, self.optim.encoder_lr), (self.heads, self.optim.head_lr)):
+            params = [p for p in part.parameters() if p.requires_grad]
+            decay = [p for p in params if p.ndim >= 2]
+            no_decay = [p for p in params if p.ndim < 2]
+            groups += [
+                {"params": decay, "lr": lr, "weight_decay": self.optim.weight_decay},
+                {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+            ]
+        return [g for g in groups if g["params"]]
+
+    def configure_optimizers(self) -> Any:
+        fused = self.optim.fused if self.optim.fused is not None else self.device.type == "cuda"
+        optimizer = torch.optim.AdamW(
+            self.parameter_groups(), betas=tuple(self.optim.betas), eps=self.optim.eps, fused=fused or None
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = int(self.optim.warmup_fraction * total)
+        scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,121 @@
+"""Running a configured job end to end (used by the Hydra entry points, tests and notebooks)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer
+from relx.data.vocab import LabelVocab
+from relx.data.word_tasks import WordTaskDataModule
+from relx.io import write_json_atomic, write_text_atomic
+from relx.modules.task import TaskModule
+from relx.predictions import gather_predictions, write_split_predictions
+
+log = logging.getLogger(__name__)
+
+STAGE_PREFIX = {"validation": "val", "test": "test"}
+
+
+def _as_floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def evaluate_split(
+    trainer: L.Trainer, module: TaskModule, datamodule: WordTaskDataModule, split: str, ckpt_path: str | None = None
+) -> dict[str, float]:
+    """Official metrics of one split, keyed ``val/...`` or ``test/...``."""
+    if split == "validation":
+        results = trainer.validate(module, dataloaders=datamodule.val_dataloader(), ckpt_path=ckpt_path, verbose=False)
+    else:
+        results = trainer.test(module, dataloaders=datamodule.test_dataloader(), ckpt_path=ckpt_path, verbose=False)
+    prefix = STAGE_PREFIX[split] + "/"
+    return {k: v for k, v in _as_floats(results[0]).items() if k.startswith(prefix)}
+
+
+def predict_split(
+    module: TaskModule, datamodule: WordTaskDataModule, split: str, accelerator: str = "cpu"
+) -> dict[str, list[Any]]:
+    """Decoded predictions of every example of ``split``, in order (single process)."""
+    predictor = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False,
+                          use_distributed_sampler=False, enable_checkpointing=False)
+    loader = {"validation": datamodule.val_dataloader, "test": datamodule.test_dataloader,
+              "predict": datamodule.predict_dataloader}[split]()
+    outputs = predictor.predict(module, dataloaders=loader)
+    return gather_predictions(outputs or [], datamodule.vocabs, len(datamodule.examples[split]))
+
+
+def format_summary(metrics: dict[str, float]) -> str:
+    """A two-column table of the run's metrics."""
+    width = max((len(k) for k in metrics), default=6)
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
+    lines += [f"{k:<{width}}  {v:.4f}" for k, v in sorted(metrics.items()) if not math.isnan(v)]
+    return "\n".join(lines)
+
+
+def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] | None = None) -> dict[str, float]:
+    """Fit, evaluate the best checkpoint on dev (and test when present), write the run directory.
+
+    ``run_dir`` receives ``config.yaml``-equivalent ``config.json``, ``checkpoints/{best,last}.ckpt``,
+    ``metrics.json`` (flat: ``val/<metric>``, ``test/<metric>``), ``data_summary.json`` and the
+    prediction files. An existing ``checkpoints/last.ckpt`` is resumed from when ``cfg['resume']``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg["seed"], workers=True)
+    tokenizer = build_tokenizer(cfg)
+    datamodule = build_datamodule(cfg, tokenizer)
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule.vocabs)
+    trainer, checkpoint = build_trainer(cfg, run_dir, extra_callbacks)
+    write_json_atomic(run_dir / "config.json", cfg)
+
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resume_from = str(last) if cfg.get("resume", True) and last.is_file() else None
+    if resume_from:
+        log.info("resuming from %s", resume_from)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    if not last.is_file():
+        trainer.save_checkpoint(last)
+    best = checkpoint.best_model_path or str(last)
+
+    metrics = evaluate_split(trainer, module, datamodule, "validation", best)
+    has_test = datamodule.has_split("test")
+    if has_test:
+        metrics.update(evaluate_split(trainer, module, datamodule, "test", best))
+    summary = datamodule.data_summary()
+    summary["best_checkpoint"] = best
+    if trainer.is_global_zero:
+        if cfg.get("write_predictions", True):
+            module.to(torch.device("cpu") if cfg["trainer"]["accelerator"] == "cpu" else module.device)
+            for split in ("validation", "test") if has_test else ("validation",):
+                predictions = predict_split(module, datamodule, split, cfg["trainer"]["accelerator"])
+                write_split_predictions(run_dir, split, datamodule.examples[split], predictions)
+        write_json_atomic(run_dir / "metrics.json", metrics)
+        write_json_atomic(run_dir / "data_summary.json", summary)
+        table = format_summary(metrics)
+        write_text_atomic(run_dir / "summary.txt", table + "\n")
+        note = "" if has_test else "  (no test split in the data: dev metrics only)"
+        print(f"\nrun directory: {run_dir}{note}\n{table}\n", flush=True)
+    return metrics
+
+
+def restore(
+    checkpoint: dict[str, Any], data_dir: str | Path | None = None, read_data: bool = True, **data_overrides: Any
+) -> tuple[dict[str, Any], TaskModule, WordTaskDataModule]:
+    """Rebuild config, module (with the checkpoint's weights) and DataModule from a checkpoint alone."""
+    stored = checkpoint["relx"]
+    cfg = dict(stored["config"])
+    cfg["data"] = {**cfg["data"], **data_overrides}
+    vocabs = {k: LabelVocab.from_dict(v) for k, v in stored["vocabs"].items()}
+    tokenizer = build_tokenizer(cfg)
+    datamodule = build_datamodule(cfg, tokenizer, vocabs=vocabs, data_dir=data_dir, read_data=read_data)
+    module = build_module(cfg, datamodule.vocabs, pretrained=False)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.eval()
+    return cfg, module, datamodule

@@ -1,0 +1,23 @@
+"""``python -m relx.train``: compose ``conf/train.yaml`` with Hydra, fit, test, write the run directory."""
+
+from __future__ import annotations
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from relx.cli import reports_errors
+
+
+@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+@reports_errors
+def main(cfg: DictConfig) -> float:
+    from relx.runs import train
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    metrics = train(OmegaConf.to_container(cfg, resolve=True), run_dir)  # type: ignore[arg-type]
+    return metrics.get(str(cfg.monitor), float("nan"))  # the sweep objective
+
+
+if __name__ == "__main__":
+    main()
