@@ -132,7 +132,10 @@ def build_trainer(cfg: dict[str, Any], run_dir: Path, extra_callbacks: list[Any]
     )
     callbacks: list[Any] = [checkpoint, LearningRateMonitor(logging_interval="step")]
     if tcfg.get("early_stopping_patience"):
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=tcfg["early_stopping_patience"]))
+        callbacks.append(
+            EarlyStopping(monitor=monitor, mode=mode, patience=tcfg["early_stopping_patience"], strict=False,
+                          check_on_train_epoch_end=False)
+        )
     callbacks += extra_callbacks or []
     trainer = L.Trainer(
         **{k: tcfg[k] for k in TRAINER_KEYS if k in tcfg and tcfg[k] is not None},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from relx.modules.task import TaskModule
 from relx.predictions import gather_predictions, write_split_predictions
 
 log = logging.getLogger(__name__)
+# Lightning logs through its own handler; without this, Hydra's root handler prints every line twice.
+logging.getLogger("lightning.pytorch").propagate = False
 
 STAGE_PREFIX = {"validation": "val", "test": "test"}
 
@@ -46,7 +49,9 @@ def predict_split(
                           use_distributed_sampler=False, enable_checkpointing=False)
     loader = {"validation": datamodule.val_dataloader, "test": datamodule.test_dataloader,
               "predict": datamodule.predict_dataloader}[split]()
-    outputs = predictor.predict(module, dataloaders=loader)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # ours yields every index
+        outputs = predictor.predict(module, dataloaders=loader)
     return gather_predictions(outputs or [], datamodule.vocabs, len(datamodule.examples[split]))
 
 
