@@ -38,6 +38,16 @@ def sample_dir(name: str) -> Path:
     return path
 
 
+def check_head_fits_task(cfg: Any) -> None:
+    """Fail early, with both choices named, when a head's labels are not provided by the task."""
+    kind, task = cfg["head"]["kind"], cfg["task"]
+    if kind not in task["monitor"]:
+        raise ConfigError(
+            f"head={kind} does not fit task={task['name']}: its labels suit "
+            f"{', '.join('head=' + k for k in task['monitor'])}"
+        )
+
+
 def encoder_settings(cfg: dict[str, Any], pretrained: bool | None = None) -> EncoderSettings:
     enc = {k: cfg["encoder"][k] for k in ENCODER_KEYS if k in cfg["encoder"]}
     if pretrained is not None:
@@ -128,9 +138,15 @@ def build_trainer(cfg: dict[str, Any], run_dir: Path, extra_callbacks: list[Any]
     monitor, mode = cfg["monitor"], cfg.get("mode", "max")
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-        save_top_k=1, save_last=True, auto_insert_metric_name=False,
+        save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False,
     )
-    callbacks: list[Any] = [checkpoint, LearningRateMonitor(logging_interval="step")]
+    # last.ckpt is rewritten at the end of every training epoch (after its validation), the point
+    # from which Lightning resumes cleanly into the next epoch.
+    last = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, monitor=None,
+        save_on_train_epoch_end=True, enable_version_counter=False,
+    )
+    callbacks: list[Any] = [checkpoint, last, LearningRateMonitor(logging_interval="step")]
     if tcfg.get("early_stopping_patience"):
         callbacks.append(
             EarlyStopping(monitor=monitor, mode=mode, patience=tcfg["early_stopping_patience"], strict=False,

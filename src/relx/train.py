@@ -12,8 +12,10 @@ from relx.cli import reports_errors
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 @reports_errors
 def main(cfg: DictConfig) -> float:
+    from relx.build import check_head_fits_task
     from relx.runs import train
 
+    check_head_fits_task(cfg)
     run_dir = HydraConfig.get().runtime.output_dir
     metrics = train(OmegaConf.to_container(cfg, resolve=True), run_dir)  # type: ignore[arg-type]
     return metrics.get(str(cfg.monitor), float("nan"))  # the sweep objective

@@ -16,6 +16,16 @@ def _rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
+class _EpochForwarder:
+    """Lightning calls ``batch_sampler.sampler.set_epoch(epoch)`` before each epoch; forward it."""
+
+    def __init__(self, owner: LengthGroupedBatchSampler) -> None:
+        self.owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.owner.set_epoch(epoch)
+
+
 class LengthGroupedBatchSampler(Sampler[list[int]]):
     """Yields lists of indices whose lengths are close.
 
@@ -45,6 +55,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.mega_batches = mega_batches
         self.epoch = 0
+        self.sampler = _EpochForwarder(self)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -65,12 +76,14 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
     def __iter__(self) -> Iterator[list[int]]:
+        # A generator: the order is drawn at the first ``next()``, not when the DataLoader iterator is
+        # created (Lightning creates it before ``set_epoch`` when it resumes a run).
         batches = self._batches()
         rank, world = _rank_and_world()
         if world > 1 and self.shuffle and batches:
             total = math.ceil(len(batches) / world) * world
             batches = batches + batches[: total - len(batches)]
-        return iter(batches[rank::world])
+        yield from batches[rank::world]
 
     def __len__(self) -> int:
         rank, world = _rank_and_world()

@@ -78,10 +78,11 @@ class TaskModule(L.LightningModule):
         return {head.label_space: head.decode(outputs[name], batch) for name, head in self.heads.items()}
 
     # ---- Lightning hooks -------------------------------------------------------------------------
-    def on_train_epoch_start(self) -> None:
-        # Dropout randomness depends only on (seed, epoch, rank): a run resumed from an epoch-end
-        # checkpoint continues exactly as the uninterrupted run does.
-        torch.manual_seed(self.seed + 1000 * self.current_epoch + self.global_rank)
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Dropout randomness depends only on (seed, epoch, batch, rank), not on what ran before in the
+        # process (DataLoader iterators draw from the global RNG): a resumed run continues exactly as
+        # the uninterrupted run does.
+        torch.manual_seed((self.seed * 1_000_003 + self.current_epoch * 100_003 + batch_idx) * 64 + self.global_rank)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss = self.loss(self(batch), batch)

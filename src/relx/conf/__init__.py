@@ -1,0 +1,1 @@
+"""Hydra configuration shipped with the package (so it resolves after a plain pip install)."""

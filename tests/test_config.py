@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from conftest import compose_config
+
+CONF = Path(str(resources.files("relx") / "conf"))
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+TASK_HEADS = {
+    "mit_movie": ["token"], "mit_movie_trivia": ["token"], "conll_ner": ["token"],
+    "atis": ["token", "sequence", "joint"], "snips": ["token", "sequence", "joint"],
+}
+
+
+def test_every_task_is_listed() -> None:
+    assert sorted(TASK_HEADS) == options("task")
+
+
+@pytest.mark.parametrize("encoder", options("encoder"))
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_every_encoder_and_trainer_composes(encoder: str, trainer: str) -> None:
+    cfg = compose_config([f"encoder={encoder}", f"trainer={trainer}"])
+    assert cfg["encoder"]["alias"] == encoder and cfg["trainer"]["accelerator"] in ("cpu", "gpu")
+    assert cfg["monitor"] == "val/f1"
+
+
+@pytest.mark.parametrize(("task", "head"), [(t, h) for t, hs in TASK_HEADS.items() for h in hs])
+def test_every_task_and_head_composes_with_a_monitor(task: str, head: str) -> None:
+    cfg = compose_config([f"task={task}", f"head={head}"])
+    assert cfg["monitor"].startswith("val/") and cfg["task"]["name"] == task
+
+
+def test_ddp_and_gpu_use_mixed_precision() -> None:
+    ddp = compose_config(["trainer=ddp", "trainer.devices=4"])["trainer"]
+    assert (ddp["strategy"], ddp["devices"], ddp["precision"]) == ("ddp", 4, "bf16-mixed")
+    assert compose_config(["trainer=gpu"])["trainer"]["precision"] == "bf16-mixed"
+
+
+def test_unknown_keys_are_rejected_with_the_key_named() -> None:
+    with pytest.raises(ConfigCompositionException, match="data.batchsize"):
+        compose_config(["data.batchsize=8"])
+    with pytest.raises(ConfigCompositionException, match="task=nosuchtask|nosuchtask"):
+        compose_config(["task=nosuchtask"])
+
+
+def test_experiments_compose() -> None:
+    for name in options("experiment"):
+        cfg = compose_config([f"+experiment={name}"])
+        assert cfg["monitor"].startswith("val/")
+
+
+def test_head_that_does_not_fit_the_task_is_a_config_error() -> None:
+    from relx.build import build_heads, check_head_fits_task
+    from relx.data.vocab import LabelVocab
+    from relx.errors import ConfigError
+
+    cfg = compose_config(["task=mit_movie", "head=sequence"], resolve=False)
+    with pytest.raises(ConfigError, match="head=sequence does not fit task=mit_movie: its labels suit head=token"):
+        check_head_fits_task(cfg)
+    check_head_fits_task(compose_config(["task=atis", "head=joint"], resolve=False))
+    cfg = compose_config(["task=atis", "head=sequence"])
+    cfg["task"]["name"] = "mit_movie"
+    with pytest.raises(ConfigError, match="needs 'sentence' labels, but task 'mit_movie' provides only: token"):
+        build_heads(cfg, 32, {"token": LabelVocab(["O"])})

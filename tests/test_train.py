@@ -1,0 +1,146 @@
+"""End-to-end runs with the tiny encoder: every task, the CLI entry points, resume, prediction files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from seqeval.metrics import f1_score
+
+from conftest import TINY_FAST, compose_config
+from relx.predictions import read_conll_columns
+from relx.runs import train
+
+RUNS = [
+    ("mit_movie", "token", "val/f1"),
+    ("mit_movie_trivia", "token", "val/f1"),
+    ("conll_ner", "token", "val/f1"),
+    ("atis", "token", "val/slot_f1"),
+    ("atis", "sequence", "val/intent_acc"),
+    ("atis", "joint", "val/frame_acc"),
+    ("snips", "joint", "val/frame_acc"),
+]
+
+
+@pytest.mark.parametrize(("task", "head", "monitor"), RUNS)
+def test_every_task_trains_and_writes_its_run_directory(tmp_path: Path, task: str, head: str, monitor: str) -> None:
+    cfg = compose_config([f"task={task}", f"head={head}", *TINY_FAST])
+    metrics = train(cfg, tmp_path)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == pytest.approx(metrics)
+    assert monitor in saved and monitor.replace("val/", "test/") in saved
+    assert all(k.startswith(("val/", "test/")) for k in saved)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert json.loads((tmp_path / "config.json").read_text())["task"]["name"] == task
+    summary = json.loads((tmp_path / "data_summary.json").read_text())
+    assert summary["validation"]["examples"] > 0 and summary["test"]["examples"] > 0
+    if head in ("token", "joint"):
+        gold, pred = read_conll_columns(tmp_path / "predictions_test.conll")
+        assert len(gold) == summary["test"]["examples"]
+        key = "test/f1" if task.startswith(("mit", "conll")) else "test/slot_f1"
+        # relx's F1 equals seqeval's on the written prediction file
+        assert saved[key] == pytest.approx(f1_score(gold, pred), abs=1e-6)
+        assert (tmp_path / "entity_report_test.json").is_file()
+    if head in ("sequence", "joint"):
+        rows = [json.loads(line) for line in (tmp_path / "predictions_test.jsonl").read_text().splitlines()]
+        acc = sum(r["intent_gold"] == r["intent_pred"] for r in rows) / len(rows)
+        assert saved["test/intent_acc"] == pytest.approx(acc, abs=1e-6)
+
+
+class Interrupt(L.Callback):
+    """Simulates a crash at the start of the given epoch (after the previous epoch's checkpoint)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("simulated interruption")
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> None:
+    overrides = ["encoder=tiny", "trainer.max_epochs=3", "trainer.limit_train_batches=4",
+                 "trainer.enable_progress_bar=false", "trainer.early_stopping_patience=0", "data.batch_size=8"]
+    cfg = compose_config(overrides)
+    straight = train(cfg, tmp_path / "straight")
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        train(cfg, tmp_path / "resumed", extra_callbacks=[Interrupt(epoch=2)])
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+    resumed = train(cfg, tmp_path / "resumed")
+    assert resumed == pytest.approx(straight, abs=1e-6)
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def run_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_train_evaluate_predict(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = run_cli("relx.train", "task=atis", "head=joint", *TINY_FAST, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "test/frame_acc" in done.stdout and (run_dir / "metrics.json").is_file()
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+
+    out = tmp_path / "eval"
+    done = run_cli("relx.evaluate", f"ckpt_path={ckpt}", "split=test", f"output_dir={out}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    evaluated = json.loads((out / "metrics.json").read_text())
+    best = json.loads((run_dir / "data_summary.json").read_text())["best_checkpoint"]
+    if Path(best) == ckpt:  # same weights -> same scores
+        assert evaluated["test/frame_acc"] == pytest.approx(trained["test/frame_acc"])
+    assert (out / "predictions_test.jsonl").is_file()
+
+    text = tmp_path / "in.txt"
+    text.write_text("show me flights from boston to denver\n\nwhat is the cheapest fare to dallas\n")
+    done = run_cli("relx.predict", f"ckpt_path={ckpt}", f"input={text}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in Path(f"{text}.predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and rows[0]["words"][:2] == ["show", "me"]
+    assert len(rows[0]["tags"]) == len(rows[0]["words"]) and isinstance(rows[1]["intent"], str)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["data_dir=/nonexistent/dir"], "/nonexistent/dir: data directory not found"),
+        (["head=sequence"], "head=sequence does not fit task=mit_movie"),
+        (["data.batchsize=3"], "data.batchsize"),
+    ],
+)
+def test_cli_reports_bad_input_clearly(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run_cli("relx.train", "encoder=tiny", *args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_names_the_bad_line_of_a_data_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "engtrain.bio").write_text("O\twhat\nB-ACTOR bruce\n", encoding="utf-8")
+    done = run_cli("relx.train", "encoder=tiny", f"data_dir={data}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"{data / 'engtrain.bio'}:2: expected 'TAG<TAB>word'" in done.stderr
+
+
+def test_unloadable_encoder_gives_one_clear_error(tmp_path: Path) -> None:
+    done = run_cli("relx.train", "encoder=roberta-base", "encoder.name=/no/such/model",
+                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "could not load the tokenizer of encoder '/no/such/model'" in done.stderr
+    assert "encoder.name=DIR" in done.stderr and "Traceback" not in done.stderr
+
+
