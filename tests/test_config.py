@@ -16,8 +16,11 @@ def options(group: str) -> list[str]:
 
 
 TASK_HEADS = {
-    "mit_movie": ["token"], "mit_movie_trivia": ["token"], "conll_ner": ["token"],
-    "atis": ["token", "sequence", "joint"], "snips": ["token", "sequence", "joint"],
+    "mit_movie": ["token"],
+    "mit_movie_trivia": ["token"],
+    "conll_ner": ["token"],
+    "atis": ["token", "sequence", "joint"],
+    "snips": ["token", "sequence", "joint"],
 }
 
 

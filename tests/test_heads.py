@@ -9,16 +9,23 @@ from relx.data.word_tasks import encode_words
 from relx.encoders import EncoderSettings, load_encoder
 from relx.heads import SequenceClassificationHead, TokenClassificationHead
 
-TINY = EncoderSettings(pretrained=False, config_overrides={
-    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64})
+TINY = EncoderSettings(
+    pretrained=False,
+    config_overrides={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+)
 
 
 def make_batch(tokenizer: Any, max_length: int = 64) -> Any:
     words = [["what", "movies", "star", "bruce", "willis"], ["show", "me", "films"]]
     enc = encode_words(words, tokenizer, max_length)
     features = [
-        {"input_ids": enc["input_ids"][i], "word_index": enc["word_index"][i],
-         "tag_ids": [0, 0, 0, 1, 2][: len(w)], "label_id": i, "example_id": i}
+        {
+            "input_ids": enc["input_ids"][i],
+            "word_index": enc["word_index"][i],
+            "tag_ids": [0, 0, 0, 1, 2][: len(w)],
+            "label_id": i,
+            "example_id": i,
+        }
         for i, w in enumerate(words)
     ]
     return WordCollator(tokenizer.pad_token_id)(features)
@@ -64,3 +71,9 @@ def test_sequence_head_and_unseen_labels(tokenizer: Any) -> None:
     assert logits.shape == (2, 2) and head.decode(logits, batch).shape == (2,)
     batch.sentence_labels = torch.tensor([0, 7])  # 7: a dev label unseen in training
     assert torch.isfinite(head.loss(logits, batch))
+
+
+def test_pretrained_encoder_is_built_in_training_mode() -> None:
+    # from_pretrained() returns a model in eval mode; Lightning keeps modes, so dropout would be off.
+    encoder = load_encoder(EncoderSettings())
+    assert all(m.training for m in encoder.modules())

@@ -103,7 +103,18 @@ def test_label_file_drops_bookkeeping_entries_and_rejects_duplicates(tmp_path: P
 
 def test_raw_text_is_split_into_words_and_punctuation(tmp_path: Path) -> None:
     assert split_words("Show me films with Drew Barrymore, from the 1980s!") == [
-        "Show", "me", "films", "with", "Drew", "Barrymore", ",", "from", "the", "1980s", "!"]
+        "Show",
+        "me",
+        "films",
+        "with",
+        "Drew",
+        "Barrymore",
+        ",",
+        "from",
+        "the",
+        "1980s",
+        "!",
+    ]
     examples = read_raw_lines(write(tmp_path / "in.txt", "what movies star bruce willis\n\nhi\n"))
     assert [ex.words for ex in examples] == [("what", "movies", "star", "bruce", "willis"), ("hi",)]
     assert examples[1].source.endswith(":3")

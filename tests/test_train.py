@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import pytest
@@ -66,8 +65,14 @@ class Interrupt(L.Callback):
 
 
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> None:
-    overrides = ["encoder=tiny", "trainer.max_epochs=3", "trainer.limit_train_batches=4",
-                 "trainer.enable_progress_bar=false", "trainer.early_stopping_patience=0", "data.batch_size=8"]
+    overrides = [
+        "encoder=tiny",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=4",
+        "trainer.enable_progress_bar=false",
+        "trainer.early_stopping_patience=0",
+        "data.batch_size=8",
+    ]
     cfg = compose_config(overrides)
     straight = train(cfg, tmp_path / "straight")
     with pytest.raises(RuntimeError, match="simulated interruption"):
@@ -82,8 +87,9 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> Non
 
 def run_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_train_evaluate_predict(tmp_path: Path) -> None:
@@ -137,10 +143,13 @@ def test_cli_names_the_bad_line_of_a_data_file(tmp_path: Path) -> None:
 
 
 def test_unloadable_encoder_gives_one_clear_error(tmp_path: Path) -> None:
-    done = run_cli("relx.train", "encoder=roberta-base", "encoder.name=/no/such/model",
-                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    done = run_cli(
+        "relx.train",
+        "encoder=roberta-base",
+        "encoder.name=/no/such/model",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
     assert "could not load the tokenizer of encoder '/no/such/model'" in done.stderr
     assert "encoder.name=DIR" in done.stderr and "Traceback" not in done.stderr
-
-

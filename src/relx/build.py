@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 from hydra.utils import get_class
@@ -81,7 +81,7 @@ def build_heads(cfg: dict[str, Any], hidden_size: int, vocabs: dict[str, LabelVo
     for name, spec in cfg["head"]["heads"].items():
         spec = dict(spec)
         cls = get_class(spec.pop("_target_"))
-        space = cls.label_space
+        space = cast(type[Head], cls).label_space
         if space not in vocabs:
             raise ConfigError(
                 f"head '{cfg['head']['kind']}' ({cls.__name__}) needs '{space}' labels, but task "
@@ -95,7 +95,7 @@ def build_metrics(cfg: dict[str, Any], heads: dict[str, Head], vocabs: dict[str,
     """The field's metrics for the label spaces the heads predict."""
     prefixes = cfg["task"].get("metric_prefix", {})
     spaces = {head.label_space for head in heads.values()}
-    metrics: dict[str, Metric] = {}
+    metrics: dict[str, Metric | MetricCollection] = {}
     if "token" in spaces:
         metrics["entities"] = SeqevalScores(vocabs["token"], prefix=prefixes.get("token", ""))
     if "sentence" in spaces:
@@ -105,9 +105,7 @@ def build_metrics(cfg: dict[str, Any], heads: dict[str, Head], vocabs: dict[str,
     return MetricCollection(metrics, compute_groups=False)
 
 
-def build_module(
-    cfg: dict[str, Any], vocabs: dict[str, LabelVocab], pretrained: bool | None = None
-) -> TaskModule:
+def build_module(cfg: dict[str, Any], vocabs: dict[str, LabelVocab], pretrained: bool | None = None) -> TaskModule:
     """Encoder + heads + metrics. ``pretrained=False`` skips loading weights (a checkpoint follows)."""
     encoder = load_encoder(encoder_settings(cfg, pretrained))
     heads = build_heads(cfg, encoder.hidden_size, vocabs)
@@ -125,39 +123,72 @@ def build_module(
 
 
 TRAINER_KEYS = (
-    "accelerator", "devices", "num_nodes", "strategy", "precision", "max_epochs", "max_steps",
-    "gradient_clip_val", "accumulate_grad_batches", "val_check_interval", "log_every_n_steps",
-    "limit_train_batches", "limit_val_batches", "limit_test_batches", "enable_progress_bar", "deterministic",
-    "check_val_every_n_epoch", "num_sanity_val_steps",
+    "accelerator",
+    "devices",
+    "num_nodes",
+    "strategy",
+    "precision",
+    "max_epochs",
+    "max_steps",
+    "gradient_clip_val",
+    "accumulate_grad_batches",
+    "val_check_interval",
+    "log_every_n_steps",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "enable_progress_bar",
+    "deterministic",
+    "check_val_every_n_epoch",
+    "num_sanity_val_steps",
 )
 
 
-def build_trainer(cfg: dict[str, Any], run_dir: Path, extra_callbacks: list[Any] | None = None) -> tuple[L.Trainer, ModelCheckpoint]:
+def build_trainer(
+    cfg: dict[str, Any], run_dir: Path, extra_callbacks: list[Any] | None = None
+) -> tuple[L.Trainer, ModelCheckpoint]:
     """A Lightning Trainer writing checkpoints and logs into ``run_dir``."""
     tcfg = cfg["trainer"]
     monitor, mode = cfg["monitor"], cfg.get("mode", "max")
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-        save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False,
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
     )
     # last.ckpt is rewritten at the end of every training epoch (after its validation), the point
     # from which Lightning resumes cleanly into the next epoch.
     last = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, monitor=None,
-        save_on_train_epoch_end=True, enable_version_counter=False,
+        dirpath=run_dir / "checkpoints",
+        filename="last",
+        save_top_k=1,
+        monitor=None,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
     )
     callbacks: list[Any] = [checkpoint, last, LearningRateMonitor(logging_interval="step")]
     if tcfg.get("early_stopping_patience"):
         callbacks.append(
-            EarlyStopping(monitor=monitor, mode=mode, patience=tcfg["early_stopping_patience"], strict=False,
-                          check_on_train_epoch_end=False)
+            EarlyStopping(
+                monitor=monitor,
+                mode=mode,
+                patience=tcfg["early_stopping_patience"],
+                strict=False,
+                check_on_train_epoch_end=False,
+            )
         )
     callbacks += extra_callbacks or []
     trainer = L.Trainer(
         **{k: tcfg[k] for k in TRAINER_KEYS if k in tcfg and tcfg[k] is not None},
         default_root_dir=str(run_dir),
         callbacks=callbacks,
-        logger=[CSVLogger(str(run_dir), name="logs", version=""), TensorBoardLogger(str(run_dir), name="tensorboard", version="")],
+        logger=[
+            CSVLogger(str(run_dir), name="logs", version=""),
+            TensorBoardLogger(str(run_dir), name="tensorboard", version=""),
+        ],
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # the length-grouped batch sampler shards itself
     )

@@ -36,8 +36,14 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(f"split '{split}' not found in {datamodule.data_dir} (expected {where})")
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out_dir = Path(cfg.output_dir or ckpt_path.parent.parent / f"eval_{split}_{stamp}")
-    trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, precision=cfg.precision, logger=False,
-                        enable_checkpointing=False, use_distributed_sampler=False)
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=1,
+        precision=cfg.precision,
+        logger=False,
+        enable_checkpointing=False,
+        use_distributed_sampler=False,
+    )
     datamodule.setup("test")
     metrics = evaluate_split(trainer, module, datamodule, split)
     predictions = predict_split(module, datamodule, split, str(cfg.accelerator))

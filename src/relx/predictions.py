@@ -43,6 +43,7 @@ def gather_predictions(
 
 def write_conll(path: str | Path, examples: Sequence[WordExample], predicted: Sequence[Sequence[str]]) -> None:
     """``word gold pred`` per line, blank line between sentences (gold ``O`` when unlabelled)."""
+
     def write(fh: Any) -> None:
         for ex, tags in zip(examples, predicted, strict=True):
             gold = ex.tags or ("O",) * len(ex.words)
@@ -85,19 +86,25 @@ def write_intent_slots(
     slots: Sequence[Sequence[str]] | None,
 ) -> None:
     """JSON lines: words, gold/predicted intent and slots (``slots_pred`` null for an intent-only head)."""
+
     def write(fh: Any) -> None:
         for i, (ex, intent) in enumerate(zip(examples, intents, strict=True)):
-            record = {"id": i, "words": list(ex.words), "intent_gold": ex.label, "intent_pred": intent,
-                      "slots_gold": list(ex.tags or ()), "slots_pred": list(slots[i]) if slots else None}
+            record = {
+                "id": i,
+                "words": list(ex.words),
+                "intent_gold": ex.label,
+                "intent_pred": intent,
+                "slots_gold": list(ex.tags or ()),
+                "slots_pred": list(slots[i]) if slots else None,
+            }
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     atomic_write(path, write)
 
 
-def write_raw_predictions(
-    path: str | Path, examples: Sequence[WordExample], predictions: dict[str, list[Any]]
-) -> None:
+def write_raw_predictions(path: str | Path, examples: Sequence[WordExample], predictions: dict[str, list[Any]]) -> None:
     """One JSON object per input line: words, tags with entities, and intent where predicted."""
+
     def write(fh: Any) -> None:
         for i, ex in enumerate(examples):
             record: dict[str, Any] = {"source": ex.source, "words": list(ex.words)}

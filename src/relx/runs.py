@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -25,7 +26,7 @@ logging.getLogger("lightning.pytorch").propagate = False
 STAGE_PREFIX = {"validation": "val", "test": "test"}
 
 
-def _as_floats(metrics: dict[str, Any]) -> dict[str, float]:
+def _as_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -45,14 +46,25 @@ def predict_split(
     module: TaskModule, datamodule: WordTaskDataModule, split: str, accelerator: str = "cpu"
 ) -> dict[str, list[Any]]:
     """Decoded predictions of every example of ``split``, in order (single process)."""
-    predictor = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False,
-                          use_distributed_sampler=False, enable_checkpointing=False)
-    loader = {"validation": datamodule.val_dataloader, "test": datamodule.test_dataloader,
-              "predict": datamodule.predict_dataloader}[split]()
+    predictor = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        use_distributed_sampler=False,
+        enable_checkpointing=False,
+    )
+    loader = {
+        "validation": datamodule.val_dataloader,
+        "test": datamodule.test_dataloader,
+        "predict": datamodule.predict_dataloader,
+    }[split]()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # ours yields every index
         outputs = predictor.predict(module, dataloaders=loader)
-    return gather_predictions(outputs or [], datamodule.vocabs, len(datamodule.examples[split]))
+    return gather_predictions(
+        cast(list[dict[str, torch.Tensor]], outputs or []), datamodule.vocabs, len(datamodule.examples[split])
+    )
 
 
 def format_summary(metrics: dict[str, float]) -> str:

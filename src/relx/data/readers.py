@@ -88,7 +88,9 @@ def read_bio_file(path: str | Path, column_format: str = "tag_word") -> tuple[li
             if cols[0] == "-DOCSTART-":
                 continue
             if len(cols) < 2:
-                raise DataFormatError(path, f"expected 'word ... TAG' (>= 2 columns), got {len(cols)}: {line!r}", lineno)
+                raise DataFormatError(
+                    path, f"expected 'word ... TAG' (>= 2 columns), got {len(cols)}: {line!r}", lineno
+                )
             word, tag = cols[0], cols[-1]
         if not words:
             start = lineno

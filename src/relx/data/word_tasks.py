@@ -86,7 +86,9 @@ class WordTaskDataModule(L.LightningDataModule):
                 self.examples[split], self.read_stats[split] = found
         if vocabs is None:
             if "train" not in self.examples:
-                raise DataFormatError(str(self.data_dir), f"no training split found (expected {self.describe_split('train')})")
+                raise DataFormatError(
+                    str(self.data_dir), f"no training split found (expected {self.describe_split('train')})"
+                )
             vocabs = self.build_vocabs(self.examples["train"])
         self.vocabs = vocabs
         if "train" in self.examples:
@@ -128,6 +130,7 @@ class WordTaskDataModule(L.LightningDataModule):
 
     def _label_ids(self, examples: list[WordExample], split: str) -> tuple[list[list[int]], list[int]]:
         """Gold ids; labels met outside training are registered as unseen (scored, never predicted)."""
+
         def ids(vocab: LabelVocab, label: str) -> int:
             return vocab.index(label) if split == "train" else vocab.index_for_eval(label)
 
@@ -145,8 +148,18 @@ class WordTaskDataModule(L.LightningDataModule):
 
     def _fingerprint(self, split: str, examples: list[WordExample]) -> str:
         h = hashlib.sha1()
-        h.update(json.dumps([ENCODING_VERSION, self.tokenizer.name_or_path, len(self.tokenizer),
-                             self.settings.max_length, split, {k: v.to_dict() for k, v in self.vocabs.items()}]).encode())
+        h.update(
+            json.dumps(
+                [
+                    ENCODING_VERSION,
+                    self.tokenizer.name_or_path,
+                    len(self.tokenizer),
+                    self.settings.max_length,
+                    split,
+                    {k: v.to_dict() for k, v in self.vocabs.items()},
+                ]
+            ).encode()
+        )
         for ex in examples:
             h.update(json.dumps([ex.words, ex.tags, ex.label]).encode())
         return h.hexdigest()[:20]
@@ -193,9 +206,11 @@ class WordTaskDataModule(L.LightningDataModule):
                 lost = self.truncation[split]
                 if lost["lost_words"]:
                     log.warning(
-                        "%s: %d words in %d sentences lost to truncation at max_length=%d; "
-                        "they are scored as missed", split, lost["lost_words"],
-                        lost["sentences_with_lost_words"], self.settings.max_length,
+                        "%s: %d words in %d sentences lost to truncation at max_length=%d; they are scored as missed",
+                        split,
+                        lost["lost_words"],
+                        lost["sentences_with_lost_words"],
+                        self.settings.max_length,
                     )
 
     def data_summary(self) -> dict[str, Any]:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from relx.errors import EncoderLoadError
 
@@ -50,8 +49,9 @@ class EncoderSettings:
 
 
 def _load_error(name: str, what: str, err: Exception) -> EncoderLoadError:
+    reason = str(err).splitlines()[0] if str(err) else ""
     return EncoderLoadError(
-        f"could not load the {what} of encoder '{name}': {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}\n"
+        f"could not load the {what} of encoder '{name}': {type(err).__name__}: {reason}\n"
         f"relx loads models offline. Either choose the bundled encoder (encoder=minilm, or encoder=tiny "
         f"for a random tiny model), or fetch '{name}' once on a machine with network access "
         f"(e.g. `hf download {name} --local-dir DIR`) and pass encoder.name=DIR."
@@ -78,13 +78,10 @@ class Encoded:
 class Encoder(nn.Module):
     """A transformer encoder: token ids -> contextual states."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: PreTrainedModel) -> None:
         super().__init__()
         self.model = model
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
+        self.hidden_size = int(model.config.hidden_size)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Encoded:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
@@ -106,6 +103,7 @@ def load_encoder(settings: EncoderSettings) -> Encoder:
         raise _load_error(settings.name, "weights" if settings.pretrained else "config", err) from err
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it is given
     encoder = Encoder(model)
     if settings.freeze:
         for p in encoder.parameters():

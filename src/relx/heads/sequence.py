@@ -19,7 +19,11 @@ class SequenceClassificationHead(Head):
     label_space = "sentence"
 
     def __init__(
-        self, hidden_size: int, num_labels: int, dropout: float = 0.1, use_pooler: bool = False,
+        self,
+        hidden_size: int,
+        num_labels: int,
+        dropout: float = 0.1,
+        use_pooler: bool = False,
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
@@ -37,9 +41,7 @@ class SequenceClassificationHead(Head):
         assert batch.sentence_labels is not None, "sequence loss needs sentence_labels"
         # Labels unseen in training (ids >= num_labels, dev/test only) carry no loss; they are scored.
         labels = batch.sentence_labels.masked_fill(batch.sentence_labels >= output.shape[-1], IGNORE_INDEX)
-        return F.cross_entropy(
-            output.float(), labels, ignore_index=IGNORE_INDEX, label_smoothing=self.label_smoothing
-        )
+        return F.cross_entropy(output.float(), labels, ignore_index=IGNORE_INDEX, label_smoothing=self.label_smoothing)
 
     def decode(self, output: Tensor, batch: Any) -> Tensor:
         """Predicted label ids ``[batch]``."""

@@ -21,7 +21,11 @@ class TokenClassificationHead(Head):
     label_space = "token"
 
     def __init__(
-        self, hidden_size: int, num_labels: int, dropout: float = 0.1, outside_id: int = 0,
+        self,
+        hidden_size: int,
+        num_labels: int,
+        dropout: float = 0.1,
+        outside_id: int = 0,
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
@@ -42,7 +46,9 @@ class TokenClassificationHead(Head):
         labels = batch.word_labels.masked_fill(batch.word_index < 0, IGNORE_INDEX)
         labels = labels.masked_fill(labels >= output.shape[-1], IGNORE_INDEX)
         return F.cross_entropy(
-            output.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX,
+            output.flatten(0, 1).float(),
+            labels.flatten(),
+            ignore_index=IGNORE_INDEX,
             label_smoothing=self.label_smoothing,
         )
 

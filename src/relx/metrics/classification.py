@@ -13,6 +13,8 @@ class LabelAccuracy(Metric):
     """Accuracy of the ``sentence`` label (intent). Gold labels unseen in training count as errors."""
 
     full_state_update = False
+    correct: Tensor
+    total: Tensor
 
     def __init__(self, prefix: str = "") -> None:
         super().__init__()
@@ -33,6 +35,8 @@ class SentenceFrameAccuracy(Metric):
     ``semantic_frame_acc``)."""
 
     full_state_update = False
+    correct: Tensor
+    total: Tensor
 
     def __init__(self) -> None:
         super().__init__()

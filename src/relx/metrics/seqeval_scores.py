@@ -33,6 +33,9 @@ class SeqevalScores(Metric):
     """
 
     full_state_update = False
+    preds: list[Tensor]
+    target: list[Tensor]
+    lengths: list[Tensor]
 
     def __init__(self, vocab: LabelVocab, prefix: str = "") -> None:
         super().__init__()
@@ -50,6 +53,7 @@ class SeqevalScores(Metric):
 
     def sequences(self) -> tuple[list[list[str]], list[list[str]]]:
         """(gold, predicted) tag sequences of everything seen so far."""
+
         def cat(x: Any) -> Tensor:
             return torch.cat(x) if isinstance(x, list) else x
 
@@ -66,8 +70,13 @@ class SeqevalScores(Metric):
         p = self.prefix
         if not gold:
             zero = torch.tensor(0.0)
-            return {f"{p}f1": zero, f"{p}precision": zero, f"{p}recall": zero, f"{p}f1_strict": zero,
-                    f"{p}token_f1": zero}
+            return {
+                f"{p}f1": zero,
+                f"{p}precision": zero,
+                f"{p}recall": zero,
+                f"{p}f1_strict": zero,
+                f"{p}token_f1": zero,
+            }
         flat_gold = [t for s in gold for t in s]
         flat_pred = [t for s in pred for t in s]
         token_f1 = sum(g == q for g, q in zip(flat_gold, flat_pred, strict=True)) / max(1, len(flat_gold))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -63,19 +63,22 @@ class TaskModule(L.LightningModule):
         self.seed = seed
         self.run_config = run_config or {}
 
+    def named_heads(self) -> list[tuple[str, Head]]:
+        return [(name, cast(Head, head)) for name, head in self.named_heads()]
+
     # ---- forward / loss / decode -----------------------------------------------------------------
     def forward(self, batch: Any) -> dict[str, Tensor]:
         """Raw head outputs keyed by head name."""
         encoded = self.encoder(batch.input_ids, batch.attention_mask)
-        return {name: head(encoded, batch) for name, head in self.heads.items()}
+        return {name: head(encoded, batch) for name, head in self.named_heads()}
 
     def loss(self, outputs: dict[str, Tensor], batch: Any) -> Tensor:
-        total = sum(self.loss_weights[name] * head.loss(outputs[name], batch) for name, head in self.heads.items())
+        total = sum(self.loss_weights[name] * head.loss(outputs[name], batch) for name, head in self.named_heads())
         return total  # type: ignore[return-value]
 
     def decode(self, outputs: dict[str, Tensor], batch: Any) -> dict[str, Tensor]:
         """Decoded predictions keyed by label space (``token``: ``[batch, words]``, ``sentence``: ``[batch]``)."""
-        return {head.label_space: head.decode(outputs[name], batch) for name, head in self.heads.items()}
+        return {head.label_space: head.decode(outputs[name], batch) for name, head in self.named_heads()}
 
     # ---- Lightning hooks -------------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -97,7 +100,7 @@ class TaskModule(L.LightningModule):
 
     def _has_labels(self, batch: Any) -> bool:
         needed = {"token": "word_labels", "sentence": "sentence_labels"}
-        return all(getattr(batch, needed[h.label_space], None) is not None for h in self.heads.values())
+        return all(getattr(batch, needed[h.label_space], None) is not None for _, h in self.named_heads())
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, "val")
@@ -137,7 +140,10 @@ class TaskModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         fused = self.optim.fused if self.optim.fused is not None else self.device.type == "cuda"
         optimizer = torch.optim.AdamW(
-            self.parameter_groups(), betas=tuple(self.optim.betas), eps=self.optim.eps, fused=fused or None
+            self.parameter_groups(),
+            betas=(self.optim.betas[0], self.optim.betas[1]),
+            eps=self.optim.eps,
+            fused=fused or None,
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(self.optim.warmup_fraction * total)
