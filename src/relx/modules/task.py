@@ -64,7 +64,7 @@ class TaskModule(L.LightningModule):
         self.run_config = run_config or {}
 
     def named_heads(self) -> list[tuple[str, Head]]:
-        return [(name, cast(Head, head)) for name, head in self.named_heads()]
+        return [(name, cast(Head, head)) for name, head in self.heads.items()]
 
     # ---- forward / loss / decode -----------------------------------------------------------------
     def forward(self, batch: Any) -> dict[str, Tensor]:
