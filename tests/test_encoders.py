@@ -39,3 +39,10 @@ def test_hub_model_not_available_offline_gives_one_clear_error(monkeypatch: pyte
     assert "encoder.name=DIR" in str(info.value)
     with pytest.raises(EncoderLoadError, match="weights of encoder 'relx-test/not-a-model'"):
         load_encoder(EncoderSettings(name="relx-test/not-a-model"))
+
+
+def test_pooler_is_dropped_unless_kept() -> None:
+    # An unused pooler would leave parameters without gradients, which DDP rejects.
+    assert load_encoder(EncoderSettings(pretrained=False, config_overrides=TINY)).model.pooler is None
+    kept = load_encoder(EncoderSettings(pretrained=False, config_overrides=TINY, keep_pooler=True))
+    assert kept.model.pooler is not None

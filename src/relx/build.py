@@ -52,6 +52,8 @@ def encoder_settings(cfg: dict[str, Any], pretrained: bool | None = None) -> Enc
     enc = {k: cfg["encoder"][k] for k in ENCODER_KEYS if k in cfg["encoder"]}
     if pretrained is not None:
         enc["pretrained"] = pretrained
+    head_specs = cfg.get("head", {}).get("heads", {}).values()
+    enc["keep_pooler"] = any(spec.get("use_pooler", False) for spec in head_specs)
     return EncoderSettings(**enc)
 
 

@@ -54,11 +54,7 @@ def predict_split(
         use_distributed_sampler=False,
         enable_checkpointing=False,
     )
-    loader = {
-        "validation": datamodule.val_dataloader,
-        "test": datamodule.test_dataloader,
-        "predict": datamodule.predict_dataloader,
-    }[split]()
+    loader = datamodule.loader(split, shard=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # ours yields every index
         outputs = predictor.predict(module, dataloaders=loader)

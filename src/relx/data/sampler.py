@@ -34,7 +34,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     shuffled again. The order depends only on (seed, epoch), so a resumed run sees the same batches.
     Evaluation (``shuffle=False``): the whole set sorted by length.
 
-    Under DDP each rank takes every ``world``-th batch. Training pads the batch list to a multiple of
+    Under DDP (and ``shard=True``) each rank takes every ``world``-th batch. Training pads the batch list to a multiple of
     the world size (every rank must run the same number of steps); evaluation does not, so no example
     is scored twice.
     """
@@ -46,6 +46,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         shuffle: bool,
         seed: int = 0,
         mega_batches: int = 50,
+        shard: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -54,6 +55,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.shuffle = shuffle
         self.seed = seed
         self.mega_batches = mega_batches
+        self.shard = shard
         self.epoch = 0
         self.sampler = _EpochForwarder(self)
 
@@ -79,14 +81,14 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         # A generator: the order is drawn at the first ``next()``, not when the DataLoader iterator is
         # created (Lightning creates it before ``set_epoch`` when it resumes a run).
         batches = self._batches()
-        rank, world = _rank_and_world()
+        rank, world = _rank_and_world() if self.shard else (0, 1)
         if world > 1 and self.shuffle and batches:
             total = math.ceil(len(batches) / world) * world
             batches = batches + batches[: total - len(batches)]
         yield from batches[rank::world]
 
     def __len__(self) -> int:
-        rank, world = _rank_and_world()
+        rank, world = _rank_and_world() if self.shard else (0, 1)
         n = math.ceil(len(self.lengths) / self.batch_size)
         if self.shuffle:
             # Mega-batch boundaries can add partial batches.

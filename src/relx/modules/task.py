@@ -106,14 +106,15 @@ class TaskModule(L.LightningModule):
         self._eval_step(batch, self.val_metrics, "val")
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        # Metric values are already gathered over DDP ranks; sync_dist only marks them as such.
+        self.log_dict(self.val_metrics.compute(), prog_bar=True, sync_dist=True)
         self.val_metrics.reset()
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics, "test")
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute())
+        self.log_dict(self.test_metrics.compute(), sync_dist=True)
         self.test_metrics.reset()
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
