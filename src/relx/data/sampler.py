@@ -34,9 +34,9 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     shuffled again. The order depends only on (seed, epoch), so a resumed run sees the same batches.
     Evaluation (``shuffle=False``): the whole set sorted by length.
 
-    Under DDP (and ``shard=True``) each rank takes every ``world``-th batch. Training pads the batch list to a multiple of
-    the world size (every rank must run the same number of steps); evaluation does not, so no example
-    is scored twice.
+    Under DDP (and ``shard=True``) each rank takes every ``world``-th batch. Training pads the batch
+    list to a multiple of the world size (every rank must run the same number of steps); evaluation
+    does not, so no example is scored twice.
     """
 
     def __init__(
