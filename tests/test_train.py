@@ -174,3 +174,22 @@ def test_ddp_on_two_cpu_processes_scores_every_example_once(tmp_path: Path) -> N
     assert saved["test/slot_f1"] == pytest.approx(f1_score(gold, pred), abs=1e-6)
     rows = [json.loads(line) for line in (run_dir / "predictions_test.jsonl").read_text().splitlines()]
     assert saved["test/intent_acc"] == pytest.approx(sum(r["intent_gold"] == r["intent_pred"] for r in rows) / 100)
+
+
+def test_multirun_sweep_runs_every_combination(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    done = run_cli(
+        "relx.train",
+        "-m",
+        "task=snips",
+        "head=sequence,joint",
+        *TINY_FAST,
+        "write_predictions=false",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {p.parent.name.split("_", 1)[0]: p for p in sweep.glob("*/metrics.json")}
+    assert sorted(runs) == ["0", "1"] and "head=sequence" in runs["0"].parent.name
+    assert "val/intent_acc" in json.loads(runs["0"].read_text())
+    assert "val/frame_acc" in json.loads(runs["1"].read_text())

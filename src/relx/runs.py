@@ -105,7 +105,6 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
     summary["best_checkpoint"] = best
     if trainer.is_global_zero:
         if cfg.get("write_predictions", True):
-            module.to(torch.device("cpu") if cfg["trainer"]["accelerator"] == "cpu" else module.device)
             for split in ("validation", "test") if has_test else ("validation",):
                 predictions = predict_split(module, datamodule, split, cfg["trainer"]["accelerator"])
                 write_split_predictions(run_dir, split, datamodule.examples[split], predictions)

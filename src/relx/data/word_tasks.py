@@ -61,8 +61,6 @@ class WordTaskDataModule(L.LightningDataModule):
     in which case the training split is optional.
     """
 
-    label_spaces: tuple[str, ...] = ()
-
     def __init__(
         self,
         data_dir: str | Path | None,
@@ -90,9 +88,9 @@ class WordTaskDataModule(L.LightningDataModule):
                     str(self.data_dir), f"no training split found (expected {self.describe_split('train')})"
                 )
             vocabs = self.build_vocabs(self.examples["train"])
+            self._check_train_labels(self.examples["train"], vocabs)
         self.vocabs = vocabs
         if "train" in self.examples:
-            self._check_train_labels(self.examples["train"])
             if "validation" not in self.examples:
                 self.examples["train"], self.examples["validation"] = carve_dev(
                     self.examples["train"], self.settings.dev_fraction, self.settings.seed
@@ -119,13 +117,15 @@ class WordTaskDataModule(L.LightningDataModule):
         """Label vocabularies from the training data (and label files, where the format has them)."""
 
     # ---- shared ----------------------------------------------------------------------------------
-    def _check_train_labels(self, train: list[WordExample]) -> None:
+    @staticmethod
+    def _check_train_labels(train: list[WordExample], vocabs: dict[str, LabelVocab]) -> None:
+        """Every training label must be a class (a label file that does not match its data fails here)."""
         for ex in train:
-            if "token" in self.vocabs and ex.tags is not None:
-                missing = [t for t in ex.tags if t not in self.vocabs["token"]]
+            if "token" in vocabs and ex.tags is not None:
+                missing = [t for t in ex.tags if t not in vocabs["token"]]
                 if missing:
                     raise DataFormatError(ex.source, f"tag {missing[0]!r} is not in the label vocabulary")
-            if "sentence" in self.vocabs and ex.label is not None and ex.label not in self.vocabs["sentence"]:
+            if "sentence" in vocabs and ex.label is not None and ex.label not in vocabs["sentence"]:
                 raise DataFormatError(ex.source, f"label {ex.label!r} is not in the label vocabulary")
 
     def _label_ids(self, examples: list[WordExample], split: str) -> tuple[list[list[int]], list[int]]:
@@ -200,8 +200,9 @@ class WordTaskDataModule(L.LightningDataModule):
         return {"lost_words": lost, "sentences_with_lost_words": sentences}
 
     def setup(self, stage: str | None = None) -> None:
+        pending = [split for split in self.examples if split not in self.features]
         for split, examples in self.examples.items():
-            if split not in self.features:
+            if split in pending:
                 self.features[split] = self.encode_split(split, examples)
                 lost = self.truncation[split]
                 if lost["lost_words"]:
@@ -212,6 +213,13 @@ class WordTaskDataModule(L.LightningDataModule):
                         lost["sentences_with_lost_words"],
                         self.settings.max_length,
                     )
+        for space, vocab in self.vocabs.items():
+            if pending and vocab.unseen:
+                log.warning(
+                    "%s labels never seen in training (scored as errors, never predicted): %s",
+                    space,
+                    ", ".join(vocab.unseen),
+                )
 
     def data_summary(self) -> dict[str, Any]:
         """Counts per split, repaired tags, lost words and unseen labels, for the run directory."""
@@ -274,8 +282,6 @@ class BioNerDataModule(WordTaskDataModule):
     carved from train).
     """
 
-    label_spaces = ("token",)
-
     def __init__(
         self,
         data_dir: str | Path | None,
@@ -306,7 +312,6 @@ class IntentSlotDataModule(WordTaskDataModule):
     """Intent + slots in the JointBERT layout: ``{train,dev,test}/{seq.in,seq.out,label}`` with
     ``intent_label.txt`` and ``slot_label.txt`` beside them."""
 
-    label_spaces = ("sentence", "token")
     split_dirs = {"train": "train", "validation": "dev", "test": "test"}
 
     def describe_split(self, split: str) -> str:
