@@ -73,7 +73,9 @@ def build_datamodule(
     task = cfg["task"]
     spec = dict(task["datamodule"])
     cls = get_class(spec.pop("_target_"))
-    directory = (data_dir or cfg.get("data_dir") or sample_dir(task["sample"])) if read_data else None
+    given = data_dir or cfg.get("data_dir")
+    # Absolute, so that a checkpoint's stored config still finds the data from another directory.
+    directory = (Path(given).expanduser().resolve() if given else sample_dir(task["sample"])) if read_data else None
     settings = DataSettings(**cfg["data"], seed=cfg["seed"])
     return cls(data_dir=directory, tokenizer=tokenizer, settings=settings, vocabs=vocabs, **spec)
 
