@@ -83,6 +83,8 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
     L.seed_everything(cfg["seed"], workers=True)
     tokenizer = build_tokenizer(cfg)
     datamodule = build_datamodule(cfg, tokenizer)
+    if cfg.get("data_dir"):  # stored absolute in config.json and checkpoints
+        cfg = {**cfg, "data_dir": str(datamodule.data_dir)}
     datamodule.setup("fit")
     module = build_module(cfg, datamodule.vocabs)
     trainer, checkpoint = build_trainer(cfg, run_dir, extra_callbacks)
