@@ -204,7 +204,7 @@ def run_reference(args: argparse.Namespace, examples: list[Any]) -> dict[str, An
         per_device_train_batch_size=args.batch_size,
         max_steps=args.warmup_steps + args.steps,
         learning_rate=5e-5,
-        warmup_ratio=0.1,
+        warmup_steps=0.1,  # a float < 1: a fraction of all steps
         weight_decay=0.01,
         bf16=args.precision == "bf16",
         use_cpu=args.device == "cpu",

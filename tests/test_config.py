@@ -21,6 +21,8 @@ TASK_HEADS = {
     "conll_ner": ["token"],
     "atis": ["token", "sequence", "joint"],
     "snips": ["token", "sequence", "joint"],
+    "semeval": ["rbert", "sequence"],
+    "klue_re": ["rbert", "sequence"],
 }
 
 
@@ -74,3 +76,20 @@ def test_head_that_does_not_fit_the_task_is_a_config_error() -> None:
     cfg["task"]["name"] = "mit_movie"
     with pytest.raises(ConfigError, match="needs 'sentence' labels, but task 'mit_movie' provides only: token"):
         build_heads(cfg, 32, {"token": LabelVocab(["O"])})
+
+
+def test_rbert_ablation_variants_change_one_factor_each() -> None:
+    base = compose_config(["+experiment=rbert_ablation", "+rbert_variant=baseline"])
+    assert base["task"]["name"] == "semeval" and base["data"]["batch_size"] == 16
+    changed = {
+        "shared": ("head", "entity_fc", "shared"),
+        "gelu": ("head", "activation", "gelu"),
+        "smoothing": ("optim", "label_smoothing", 0.05),
+        "absdiff": ("head", "concat", "cls_e1_e2_absdiff"),
+        "batch8": ("data", "batch_size", 8),
+    }
+    for variant, (group, key, value) in changed.items():
+        cfg = compose_config(["+experiment=rbert_ablation", f"+rbert_variant={variant}"])
+        assert cfg[group][key] == value and cfg[group][key] != base[group][key]
+    shared = compose_config(["+experiment=rbert_ablation", "+rbert_variant=shared"])
+    assert shared["head"]["heads"]["relation"]["entity_fc"] == "shared"  # reaches the head's constructor

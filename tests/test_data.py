@@ -76,7 +76,7 @@ def test_truncated_words_are_counted(tmp_path: Path, tokenizer: Any) -> None:
     long = "".join(f"O\tw{i}\n" for i in range(30))
     dm = BioNerDataModule(ner_dir(tmp_path, long), tokenizer, FILES, settings=DataSettings(max_length=12))
     dm.setup()
-    assert dm.truncation["test"]["lost_words"] > 0
+    assert dm.encoding_stats["test"]["lost_words"] > 0
     assert dm.data_summary()["test"]["sentences_with_lost_words"] == 1
 
 

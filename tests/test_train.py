@@ -25,6 +25,9 @@ RUNS = [
     ("atis", "sequence", "val/intent_acc"),
     ("atis", "joint", "val/frame_acc"),
     ("snips", "joint", "val/frame_acc"),
+    ("semeval", "rbert", "val/f1"),
+    ("semeval", "sequence", "val/f1"),
+    ("klue_re", "rbert", "val/micro_f1"),
 ]
 
 
@@ -34,12 +37,26 @@ def test_every_task_trains_and_writes_its_run_directory(tmp_path: Path, task: st
     metrics = train(cfg, tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == pytest.approx(metrics)
-    assert monitor in saved and monitor.replace("val/", "test/") in saved
+    summary = json.loads((tmp_path / "data_summary.json").read_text())
+    assert monitor in saved and (monitor.replace("val/", "test/") in saved) == ("test" in summary)
     assert all(k.startswith(("val/", "test/")) for k in saved)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert json.loads((tmp_path / "config.json").read_text())["task"]["name"] == task
-    summary = json.loads((tmp_path / "data_summary.json").read_text())
-    assert summary["validation"]["examples"] > 0 and summary["test"]["examples"] > 0
+    assert summary["validation"]["examples"] > 0
+    if task == "semeval":  # the official scorer's answer-key format, and its score recomputed from the files
+        from relx.metrics.relation_scores import semeval_official_scores
+
+        def read(name: str) -> dict[str, str]:
+            return dict(line.split("\t") for line in (tmp_path / name).read_text().splitlines())
+
+        pred, gold = read("predictions_test.txt"), read("answer_key_test.txt")
+        assert pred.keys() == gold.keys() and len(pred) == summary["test"]["examples"]
+        ids = sorted(gold)
+        official = semeval_official_scores([pred[i] for i in ids], [gold[i] for i in ids])
+        assert saved["test/f1"] == pytest.approx(official["f1"], abs=1e-6)
+    if task == "klue_re":
+        rows = (tmp_path / "predictions_validation.csv").read_text().splitlines()
+        assert rows[0] == "id,pred_label,probs" and len(rows) == 1 + summary["validation"]["examples"]
     if head in ("token", "joint"):
         gold, pred = read_conll_columns(tmp_path / "predictions_test.conll")
         assert len(gold) == summary["test"]["examples"]
@@ -47,7 +64,7 @@ def test_every_task_trains_and_writes_its_run_directory(tmp_path: Path, task: st
         # relx's F1 equals seqeval's on the written prediction file
         assert saved[key] == pytest.approx(f1_score(gold, pred), abs=1e-6)
         assert (tmp_path / "entity_report_test.json").is_file()
-    if head in ("sequence", "joint"):
+    if head == "joint" or (head == "sequence" and task in ("atis", "snips")):
         rows = [json.loads(line) for line in (tmp_path / "predictions_test.jsonl").read_text().splitlines()]
         acc = sum(r["intent_gold"] == r["intent_pred"] for r in rows) / len(rows)
         assert saved["test/intent_acc"] == pytest.approx(acc, abs=1e-6)

@@ -18,13 +18,13 @@ from torchmetrics import Metric, MetricCollection
 from transformers import PreTrainedTokenizerBase
 
 from relx.checkpointing import AtomicCheckpointIO
+from relx.data.base import TaskDataModule
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
-from relx.data.word_tasks import WordTaskDataModule
 from relx.encoders import EncoderSettings, load_encoder, load_tokenizer
 from relx.errors import ConfigError
 from relx.heads.base import Head
-from relx.metrics import LabelAccuracy, SentenceFrameAccuracy, SeqevalScores
+from relx.metrics import SentenceFrameAccuracy
 from relx.modules.task import OptimSettings, TaskModule
 
 ENCODER_KEYS = ("name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing")
@@ -67,7 +67,7 @@ def build_datamodule(
     vocabs: dict[str, LabelVocab] | None = None,
     data_dir: str | Path | None = None,
     read_data: bool = True,
-) -> WordTaskDataModule:
+) -> TaskDataModule[Any]:
     """The task's DataModule over ``data_dir`` (default: ``cfg['data_dir']``, else the bundled sample);
     ``read_data=False`` reads no files (raw-text prediction with ``vocabs`` from a checkpoint)."""
     task = cfg["task"]
@@ -91,29 +91,41 @@ def build_heads(cfg: dict[str, Any], hidden_size: int, vocabs: dict[str, LabelVo
                 f"head '{cfg['head']['kind']}' ({cls.__name__}) needs '{space}' labels, but task "
                 f"'{cfg['task']['name']}' provides only: {', '.join(sorted(vocabs))}"
             )
+        spec.setdefault("label_smoothing", cfg["optim"].get("label_smoothing", 0.0))
         heads[name] = cls(hidden_size=hidden_size, num_labels=vocabs[space].num_labels, **spec)
     return heads
 
 
+DEFAULT_METRICS = {"token": "relx.metrics.SeqevalScores", "sentence": "relx.metrics.LabelAccuracy"}
+
+
 def build_metrics(cfg: dict[str, Any], heads: dict[str, Head], vocabs: dict[str, LabelVocab]) -> MetricCollection:
-    """The field's metrics for the label spaces the heads predict."""
-    prefixes = cfg["task"].get("metric_prefix", {})
-    spaces = {head.label_space for head in heads.values()}
+    """The field's metrics for the label spaces the heads predict: ``task.metrics.<space>`` where the
+    task names them (e.g. the SemEval scorer), else entity F1 for tags and accuracy for sentence labels;
+    sentence-frame accuracy when a joint model predicts both."""
+    task = cfg["task"]
+    prefixes, chosen = task.get("metric_prefix", {}), task.get("metrics", {})
+    spaces = sorted({head.label_space for head in heads.values()})
     metrics: dict[str, Metric | MetricCollection] = {}
-    if "token" in spaces:
-        metrics["entities"] = SeqevalScores(vocabs["token"], prefix=prefixes.get("token", ""))
-    if "sentence" in spaces:
-        metrics["sentence"] = LabelAccuracy(prefix=prefixes.get("sentence", ""))
-    if {"token", "sentence"} <= spaces:
+    for space in spaces:
+        spec = dict(chosen.get(space) or {"_target_": DEFAULT_METRICS[space]})
+        cls = get_class(spec.pop("_target_"))
+        metrics[space] = cls(vocab=vocabs[space], prefix=prefixes.get(space, ""), **spec)
+    if {"token", "sentence"} <= set(spaces):
         metrics["frame"] = SentenceFrameAccuracy()
     return MetricCollection(metrics, compute_groups=False)
 
 
-def build_module(cfg: dict[str, Any], vocabs: dict[str, LabelVocab], pretrained: bool | None = None) -> TaskModule:
-    """Encoder + heads + metrics. ``pretrained=False`` skips loading weights (a checkpoint follows)."""
+def build_module(
+    cfg: dict[str, Any], vocabs: dict[str, LabelVocab], pretrained: bool | None = None, vocab_size: int | None = None
+) -> TaskModule:
+    """Encoder + heads + metrics. ``pretrained=False`` skips loading weights (a checkpoint follows);
+    ``vocab_size``: the tokenizer's size, when a DataModule added tokens (entity markers)."""
     encoder = load_encoder(encoder_settings(cfg, pretrained))
+    if vocab_size is not None and vocab_size != encoder.model.get_input_embeddings().num_embeddings:
+        encoder.model.resize_token_embeddings(vocab_size)
     heads = build_heads(cfg, encoder.hidden_size, vocabs)
-    optim = dict(cfg["optim"])
+    optim = {k: v for k, v in cfg["optim"].items() if k != "label_smoothing"}  # the heads take it
     run_config = {"config": cfg, "vocabs": {k: v.to_dict() for k, v in vocabs.items()}}
     return TaskModule(
         encoder=encoder,

@@ -22,7 +22,6 @@ def main(cfg: DictConfig) -> None:
 
     from relx.checkpointing import load_relx_checkpoint
     from relx.io import write_json_atomic
-    from relx.predictions import write_split_predictions
     from relx.runs import evaluate_split, format_summary, predict_split, restore
 
     split = SPLIT_ALIASES.get(str(cfg.split))
@@ -47,7 +46,7 @@ def main(cfg: DictConfig) -> None:
     datamodule.setup("test")
     metrics = evaluate_split(trainer, module, datamodule, split)
     predictions = predict_split(module, datamodule, split, str(cfg.accelerator))
-    write_split_predictions(out_dir, split, datamodule.examples[split], predictions)
+    datamodule.write_predictions(out_dir, split, predictions)
     write_json_atomic(out_dir / "metrics.json", metrics)
     write_json_atomic(out_dir / "data_summary.json", datamodule.data_summary())
     print(f"\n{datamodule.data_dir} [{split}] -> {out_dir}\n{format_summary(metrics)}\n", flush=True)

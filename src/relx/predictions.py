@@ -25,19 +25,23 @@ from relx.io import atomic_write, write_json_atomic
 def gather_predictions(
     outputs: Sequence[dict[str, torch.Tensor]], vocabs: dict[str, LabelVocab], n_examples: int
 ) -> dict[str, list[Any]]:
-    """Per example (in the split's order): predicted tag strings (``token``) and label (``sentence``)."""
+    """Per example (in the split's order): predicted tag strings (``token``), label (``sentence``) and
+    class probabilities (``sentence_probs``) where the head gives them."""
     result: dict[str, list[Any]] = {}
     for out in outputs:
-        for space in ("token", "sentence"):
-            if space not in out:
+        ids = out["example_ids"].tolist()
+        for key, values in out.items():
+            if key == "example_ids":
                 continue
-            column = result.setdefault(space, [None] * n_examples)
-            for row, example_id in enumerate(out["example_ids"].tolist()):
-                value = out[space][row]
-                if space == "token":
-                    column[example_id] = [vocabs[space].label(int(i)) for i in value.tolist() if i != IGNORE_INDEX]
-                else:
-                    column[example_id] = vocabs[space].label(int(value))
+            column = result.setdefault(key, [None] * n_examples)
+            for row, example_id in enumerate(ids):
+                value = values[row]
+                if key == "token":
+                    column[example_id] = [vocabs[key].label(i) for i in value.tolist() if i != IGNORE_INDEX]
+                elif key in vocabs:
+                    column[example_id] = vocabs[key].label(int(value))
+                else:  # class probabilities
+                    column[example_id] = value.tolist()
     return result
 
 

@@ -13,11 +13,11 @@ import lightning as L
 import torch
 
 from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer
+from relx.data.base import TaskDataModule
 from relx.data.vocab import LabelVocab
-from relx.data.word_tasks import WordTaskDataModule
 from relx.io import write_json_atomic, write_text_atomic
 from relx.modules.task import TaskModule
-from relx.predictions import gather_predictions, write_split_predictions
+from relx.predictions import gather_predictions
 
 log = logging.getLogger(__name__)
 # Lightning logs through its own handler; without this, Hydra's root handler prints every line twice.
@@ -31,7 +31,7 @@ def _as_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def evaluate_split(
-    trainer: L.Trainer, module: TaskModule, datamodule: WordTaskDataModule, split: str, ckpt_path: str | None = None
+    trainer: L.Trainer, module: TaskModule, datamodule: TaskDataModule, split: str, ckpt_path: str | None = None
 ) -> dict[str, float]:
     """Official metrics of one split, keyed ``val/...`` or ``test/...``."""
     if split == "validation":
@@ -43,7 +43,7 @@ def evaluate_split(
 
 
 def predict_split(
-    module: TaskModule, datamodule: WordTaskDataModule, split: str, accelerator: str = "cpu"
+    module: TaskModule, datamodule: TaskDataModule, split: str, accelerator: str = "cpu"
 ) -> dict[str, list[Any]]:
     """Decoded predictions of every example of ``split``, in order (single process)."""
     predictor = L.Trainer(
@@ -86,7 +86,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
     if cfg.get("data_dir"):  # stored absolute in config.json and checkpoints
         cfg = {**cfg, "data_dir": str(datamodule.data_dir)}
     datamodule.setup("fit")
-    module = build_module(cfg, datamodule.vocabs)
+    module = build_module(cfg, datamodule.vocabs, vocab_size=len(tokenizer))
     trainer, checkpoint = build_trainer(cfg, run_dir, extra_callbacks)
     write_json_atomic(run_dir / "config.json", cfg)
 
@@ -109,7 +109,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
         if cfg.get("write_predictions", True):
             for split in ("validation", "test") if has_test else ("validation",):
                 predictions = predict_split(module, datamodule, split, cfg["trainer"]["accelerator"])
-                write_split_predictions(run_dir, split, datamodule.examples[split], predictions)
+                datamodule.write_predictions(run_dir, split, predictions)
         write_json_atomic(run_dir / "metrics.json", metrics)
         write_json_atomic(run_dir / "data_summary.json", summary)
         table = format_summary(metrics)
@@ -121,7 +121,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
 
 def restore(
     checkpoint: dict[str, Any], data_dir: str | Path | None = None, read_data: bool = True, **data_overrides: Any
-) -> tuple[dict[str, Any], TaskModule, WordTaskDataModule]:
+) -> tuple[dict[str, Any], TaskModule, TaskDataModule]:
     """Rebuild config, module (with the checkpoint's weights) and DataModule from a checkpoint alone."""
     stored = checkpoint["relx"]
     cfg = dict(stored["config"])
@@ -129,7 +129,7 @@ def restore(
     vocabs = {k: LabelVocab.from_dict(v) for k, v in stored["vocabs"].items()}
     tokenizer = build_tokenizer(cfg)
     datamodule = build_datamodule(cfg, tokenizer, vocabs=vocabs, data_dir=data_dir, read_data=read_data)
-    module = build_module(cfg, datamodule.vocabs, pretrained=False)
+    module = build_module(cfg, datamodule.vocabs, pretrained=False, vocab_size=len(tokenizer))
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     return cfg, module, datamodule

@@ -36,7 +36,7 @@ class WordBatch:
         return int(self.input_ids.shape[0])
 
 
-def _pad(rows: Sequence[Sequence[int]], value: int, multiple_of: int = 1) -> Tensor:
+def pad_rows(rows: Sequence[Sequence[int]], value: int, multiple_of: int = 1) -> Tensor:
     width = max((len(r) for r in rows), default=0)
     width = max(1, -(-width // multiple_of) * multiple_of)
     out = torch.full((len(rows), width), value, dtype=torch.long)
@@ -53,10 +53,10 @@ class WordCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, features: list[dict[str, Any]]) -> WordBatch:
-        input_ids = _pad([f["input_ids"] for f in features], self.pad_token_id, self.pad_to_multiple_of)
-        attention_mask = _pad([[1] * len(f["input_ids"]) for f in features], 0, self.pad_to_multiple_of)
-        word_index = _pad([f["word_index"] for f in features], -1)
-        word_mask = _pad([[1] * len(f["word_index"]) for f in features], 0).bool()
+        input_ids = pad_rows([f["input_ids"] for f in features], self.pad_token_id, self.pad_to_multiple_of)
+        attention_mask = pad_rows([[1] * len(f["input_ids"]) for f in features], 0, self.pad_to_multiple_of)
+        word_index = pad_rows([f["word_index"] for f in features], -1)
+        word_mask = pad_rows([[1] * len(f["word_index"]) for f in features], 0).bool()
         labelled_words = all(len(f["tag_ids"]) > 0 for f in features)
         labelled_sentences = all(f["label_id"] != IGNORE_INDEX for f in features)
         return WordBatch(
@@ -65,7 +65,7 @@ class WordCollator:
             word_index=word_index,
             word_mask=word_mask,
             example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
-            word_labels=_pad([f["tag_ids"] for f in features], IGNORE_INDEX) if labelled_words else None,
+            word_labels=pad_rows([f["tag_ids"] for f in features], IGNORE_INDEX) if labelled_words else None,
             sentence_labels=(
                 torch.tensor([f["label_id"] for f in features], dtype=torch.long) if labelled_sentences else None
             ),

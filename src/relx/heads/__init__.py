@@ -2,7 +2,8 @@
 ``decode(output, batch)``. Each reads one label space of the batch (``label_space``)."""
 
 from relx.heads.base import Head
+from relx.heads.rbert import RBertHead
 from relx.heads.sequence import SequenceClassificationHead
 from relx.heads.token import TokenClassificationHead
 
-__all__ = ["Head", "SequenceClassificationHead", "TokenClassificationHead"]
+__all__ = ["Head", "RBertHead", "SequenceClassificationHead", "TokenClassificationHead"]

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from relx.data.batch import IGNORE_INDEX
 from relx.encoders import Encoded
-from relx.heads.base import Head
+from relx.heads.base import Head, fallback_where_unfit
 
 
 class SequenceClassificationHead(Head):
@@ -45,4 +45,7 @@ class SequenceClassificationHead(Head):
 
     def decode(self, output: Tensor, batch: Any) -> Tensor:
         """Predicted label ids ``[batch]``."""
-        return output.argmax(-1)
+        return fallback_where_unfit(output.argmax(-1), batch)
+
+    def probabilities(self, output: Tensor) -> Tensor:
+        return output.float().softmax(-1)

@@ -2,6 +2,14 @@
 ``(predictions, batch)``: the heads' decoded outputs by label space, and the gold batch."""
 
 from relx.metrics.classification import LabelAccuracy, SentenceFrameAccuracy
+from relx.metrics.relation_scores import KlueReScores, SemEvalScores
 from relx.metrics.seqeval_scores import SeqevalScores, sequences_from_ids
 
-__all__ = ["LabelAccuracy", "SentenceFrameAccuracy", "SeqevalScores", "sequences_from_ids"]
+__all__ = [
+    "KlueReScores",
+    "LabelAccuracy",
+    "SemEvalScores",
+    "SentenceFrameAccuracy",
+    "SeqevalScores",
+    "sequences_from_ids",
+]

@@ -8,6 +8,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from relx.data.vocab import LabelVocab
+
 
 class LabelAccuracy(Metric):
     """Accuracy of the ``sentence`` label (intent). Gold labels unseen in training count as errors."""
@@ -16,7 +18,7 @@ class LabelAccuracy(Metric):
     correct: Tensor
     total: Tensor
 
-    def __init__(self, prefix: str = "") -> None:
+    def __init__(self, vocab: LabelVocab | None = None, prefix: str = "") -> None:
         super().__init__()
         self.prefix = prefix
         self.add_state("correct", default=torch.tensor(0), dist_reduce_fx="sum")

@@ -20,7 +20,7 @@ class OptimSettings:
     """``optim.*``: AdamW with separate encoder / head learning rates, no weight decay on biases and
     norm weights (every parameter with fewer than 2 dimensions), linear warm-up over
     ``warmup_fraction`` of all optimiser steps, then linear decay to 0. ``fused`` AdamW is used on
-    CUDA unless set to false."""
+    CUDA and CPU unless set to false."""
 
     encoder_lr: float = 5e-5
     head_lr: float = 1e-3
@@ -77,8 +77,15 @@ class TaskModule(L.LightningModule):
         return total  # type: ignore[return-value]
 
     def decode(self, outputs: dict[str, Tensor], batch: Any) -> dict[str, Tensor]:
-        """Decoded predictions keyed by label space (``token``: ``[batch, words]``, ``sentence``: ``[batch]``)."""
-        return {head.label_space: head.decode(outputs[name], batch) for name, head in self.named_heads()}
+        """Decoded predictions keyed by label space (``token``: ``[batch, words]``, ``sentence``: ``[batch]``),
+        plus ``<space>_probs`` from heads that give class probabilities."""
+        predictions = {}
+        for name, head in self.named_heads():
+            predictions[head.label_space] = head.decode(outputs[name], batch)
+            probs = head.probabilities(outputs[name])
+            if probs is not None:
+                predictions[f"{head.label_space}_probs"] = probs
+        return predictions
 
     # ---- Lightning hooks -------------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -139,7 +146,8 @@ class TaskModule(L.LightningModule):
         return [g for g in groups if g["params"]]
 
     def configure_optimizers(self) -> Any:
-        fused = self.optim.fused if self.optim.fused is not None else self.device.type == "cuda"
+        # The fused kernel (one launch for all parameters) exists for CUDA and CPU tensors.
+        fused = self.optim.fused if self.optim.fused is not None else self.device.type in ("cuda", "cpu")
         optimizer = torch.optim.AdamW(
             self.parameter_groups(),
             betas=(self.optim.betas[0], self.optim.betas[1]),
