@@ -25,7 +25,8 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2 $(ARGS)
 
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_token_classification.py $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_training.py --task ner $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_training.py --task relation $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -210,3 +210,16 @@ def test_multirun_sweep_runs_every_combination(tmp_path: Path) -> None:
     assert sorted(runs) == ["0", "1"] and "head=sequence" in runs["0"].parent.name
     assert "val/intent_acc" in json.loads(runs["0"].read_text())
     assert "val/frame_acc" in json.loads(runs["1"].read_text())
+
+
+def test_rbert_ablation_multirun_and_its_report(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["-m", "+experiment=rbert_ablation", *TINY_FAST, "write_predictions=false", f"hydra.sweep.dir={sweep}"]
+    done = run_cli("relx.train", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = run_cli("relx.report", str(sweep), "--metrics", "val/f1,val/acc", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    rows = report.stdout.strip().splitlines()[2:]
+    variants = ["baseline", "shared", "gelu", "smoothing", "absdiff", "prod", "absdiff_prod", "batch8"]
+    assert len(rows) == len(variants) and all(f"+rbert_variant={v} " in rows[i] for i, v in enumerate(variants))
+    assert (sweep / "report.csv").is_file()

@@ -1,0 +1,284 @@
+"""Training throughput and peak memory: relx vs a reference ``transformers.Trainer`` run.
+
+Tasks (``--task``):
+- ``ner``: MIT Movie, relx ``TokenClassificationHead`` vs ``AutoModelForTokenClassification`` +
+  ``DataCollatorForTokenClassification`` on the same first-subword-labelled features.
+- ``relation``: SemEval-2010 Task 8 with R-BERT's ``$``/``#`` entity markers, relx
+  ``SequenceClassificationHead`` over the pooler vs ``AutoModelForSequenceClassification`` +
+  ``DataCollatorWithPadding`` on the same marked inputs.
+
+Both sides train the same encoder with the same batch size, precision and number of optimiser
+steps, each in its own child process of this invocation (so peak memory is measured cleanly).
+Writes JSON under ``benchmarks/results/`` and prints the relx / Trainer samples-per-second ratio last.
+
+    python benchmarks/bench_training.py --task ner                       # CPU, bundled MiniLM
+    python benchmarks/bench_training.py --task ner --device cuda --model-size bert-base --precision bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
+TASKS = {  # task -> (shared data folder, bundled sample, training file)
+    "ner": ("mit_movie", "mit_movie", "engtrain.bio"),
+    "relation": ("semeval2010_task8", "semeval", "TRAIN_FILE.TXT"),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="ner", choices=sorted(TASKS))
+    p.add_argument("--data-dir", default=None, help="default: ../shared/data/<dataset>, else the bundled sample")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--steps", type=int, default=40, help="timed optimiser steps")
+    p.add_argument("--warmup-steps", type=int, default=5, help="untimed steps first")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--model-size", default="minilm", choices=["minilm", "bert-base"],
+                   help="minilm: the bundled pretrained MiniLM; bert-base: a random bert-base config")  # fmt: skip
+    p.add_argument("--only", choices=["relx", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--output", default=None, help="JSON path (default: benchmarks/results/<name>.json)")
+    args = p.parse_args(argv)
+    if args.data_dir is None:
+        shared, sample, _ = TASKS[args.task]
+        from relx.build import sample_dir
+
+        args.data_dir = str(SHARED / shared) if (SHARED / shared).is_dir() else str(sample_dir(sample))
+    return args
+
+
+def encoder_settings(args: argparse.Namespace) -> Any:
+    from relx.encoders import EncoderSettings
+
+    overrides = BERT_BASE if args.model_size == "bert-base" else {}
+    return EncoderSettings(pretrained=args.model_size != "bert-base", config_overrides=overrides)
+
+
+def build_datamodule(args: argparse.Namespace, tokenizer: Any) -> Any:
+    """relx's DataModule over the training file (its features are what both sides train on)."""
+    from relx.data.relation_tasks import SemEvalDataModule
+    from relx.data.settings import DataSettings
+    from relx.data.word_tasks import BioNerDataModule
+
+    settings = DataSettings(batch_size=args.batch_size, max_length=args.max_length, dev_fraction=0.01, cache_dir=None)
+    files = {"train": TASKS[args.task][2]}
+    if args.task == "ner":
+        dm = BioNerDataModule(args.data_dir, tokenizer, files=files, settings=settings)
+    else:
+        dm = SemEvalDataModule(args.data_dir, tokenizer, files=files, settings=settings)
+    dm.setup()
+    return dm
+
+
+def peak_memory_mb(device: str) -> float:
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class StepTimer:
+    """Wall time from the end of the warm-up steps to the end of the last step (one sync at each end)."""
+
+    def __init__(self, warmup: int, device: str) -> None:
+        self.warmup, self.device = warmup, device
+        self.start: float | None = None
+        self.steps = 0
+
+    def _sync(self) -> None:
+        import torch
+
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+    def step_done(self) -> None:
+        self.steps += 1
+        if self.steps == self.warmup:
+            self._sync()
+            self.start = time.perf_counter()
+
+    def finish(self) -> float:
+        self._sync()
+        assert self.start is not None, "fewer steps than warm-up steps"
+        return time.perf_counter() - self.start
+
+
+def run_relx(args: argparse.Namespace) -> dict[str, Any]:
+    import lightning as L
+    import torch
+    from torchmetrics import MetricCollection
+
+    from relx.encoders import load_encoder, load_tokenizer
+    from relx.heads import SequenceClassificationHead, TokenClassificationHead
+    from relx.modules import TaskModule
+
+    settings = encoder_settings(args)
+    tokenizer = load_tokenizer(settings)
+    dm = build_datamodule(args, tokenizer)
+    if args.task == "relation":
+        settings.keep_pooler = True  # as AutoModelForSequenceClassification classifies the pooler output
+    encoder = load_encoder(settings)
+    encoder.model.resize_token_embeddings(len(tokenizer))
+    if args.task == "ner":
+        head: Any = TokenClassificationHead(encoder.hidden_size, dm.vocabs["token"].num_labels)
+    else:
+        head = SequenceClassificationHead(encoder.hidden_size, dm.vocabs["sentence"].num_labels, use_pooler=True)
+    module = TaskModule(encoder, {head.label_space: head}, MetricCollection({}))
+    timer = StepTimer(args.warmup_steps, args.device)
+
+    class Timing(L.Callback):
+        def on_train_batch_end(self, *a: Any) -> None:
+            timer.step_done()
+
+    trainer = L.Trainer(
+        accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
+        precision="bf16-mixed" if args.precision == "bf16" else "32-true",
+        max_steps=args.warmup_steps + args.steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+        callbacks=[Timing()], num_sanity_val_steps=0,
+    )  # fmt: skip
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    trainer.fit(module, train_dataloaders=dm.train_dataloader())
+    elapsed = timer.finish()
+    return {"elapsed_s": elapsed, "steps": args.steps, "peak_memory_mb": peak_memory_mb(args.device)}
+
+
+def reference_dataset(args: argparse.Namespace, dm: Any) -> tuple[Any, int]:
+    """The same training features in the layout the Hugging Face heads expect."""
+    import datasets
+
+    features = dm.features["train"]
+    if args.task == "ner":
+        labels = []
+        for ids, index, tags in zip(features["input_ids"], features["word_index"], features["tag_ids"], strict=True):
+            row = [-100] * len(ids)
+            for pos, tag in zip(index, tags, strict=True):
+                if pos >= 0:
+                    row[pos] = tag
+            labels.append(row)
+        return datasets.Dataset.from_dict({"input_ids": features["input_ids"], "labels": labels}), dm.vocabs[
+            "token"
+        ].num_labels
+    data = {"input_ids": features["input_ids"], "labels": features["label_id"]}
+    return datasets.Dataset.from_dict(data), dm.vocabs["sentence"].num_labels
+
+
+def run_reference(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        DataCollatorForTokenClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )  # fmt: skip
+
+    from relx.encoders import load_tokenizer, resolve_model_name
+
+    settings = encoder_settings(args)
+    tokenizer = load_tokenizer(settings)
+    dm = build_datamodule(args, tokenizer)
+    train, num_labels = reference_dataset(args, dm)
+    path = resolve_model_name(settings.name)
+    config = AutoConfig.from_pretrained(path, num_labels=num_labels, **settings.config_overrides)
+    auto = AutoModelForTokenClassification if args.task == "ner" else AutoModelForSequenceClassification
+    model = auto.from_pretrained(path, config=config) if settings.pretrained else auto.from_config(config)
+    model.resize_token_embeddings(len(tokenizer))
+    collator = (
+        DataCollatorForTokenClassification(tokenizer) if args.task == "ner" else DataCollatorWithPadding(tokenizer)
+    )
+    timer = StepTimer(args.warmup_steps, args.device)
+
+    class Timing(TrainerCallback):
+        def on_step_end(self, *a: Any, **k: Any) -> None:
+            timer.step_done()
+
+    targs = TrainingArguments(
+        output_dir=str(ROOT / "benchmarks" / ".trainer-tmp"), per_device_train_batch_size=args.batch_size,
+        max_steps=args.warmup_steps + args.steps, learning_rate=5e-5, weight_decay=0.01,
+        warmup_steps=0.1,  # a float < 1: a fraction of all steps
+        bf16=args.precision == "bf16", use_cpu=args.device == "cpu", report_to=[], save_strategy="no",
+        logging_strategy="no", eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=42,
+    )  # fmt: skip
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    Trainer(model=model, args=targs, train_dataset=train, data_collator=collator, callbacks=[Timing()]).train()
+    elapsed = timer.finish()
+    return {"elapsed_s": elapsed, "steps": args.steps, "peak_memory_mb": peak_memory_mb(args.device)}
+
+
+def measure(which: str, argv: list[str]) -> dict[str, Any]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([sys.executable, __file__, *argv, "--only", which], capture_output=True, text=True, env=env)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"{which} run failed (exit {done.returncode})")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.only:
+        result = run_relx(args) if args.only == "relx" else run_reference(args)
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+    from relx.encoders import load_tokenizer
+
+    lengths = [
+        len(ids)
+        for ids in build_datamodule(args, load_tokenizer(encoder_settings(args))).features["train"]["input_ids"]
+    ]
+    mean_tokens = sum(lengths) / len(lengths)
+    results: dict[str, Any] = {}
+    for which in ("reference", "relx"):
+        r = measure(which, argv)
+        r["samples_per_s"] = r["steps"] * args.batch_size / r["elapsed_s"]
+        r["real_tokens_per_s"] = r["samples_per_s"] * mean_tokens  # uniform sampling: same mean length
+        results[which] = r
+    ratio = results["relx"]["samples_per_s"] / results["reference"]["samples_per_s"]
+    report = {
+        "benchmark": f"{args.task}_training",
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "settings": {k: v for k, v in vars(args).items() if k != "only"}
+        | {"examples": len(lengths), "mean_tokens_per_sample": mean_tokens},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "reference": "transformers.Trainer + "
+        + ("AutoModelForTokenClassification" if args.task == "ner" else "AutoModelForSequenceClassification"),
+        "results": results,
+        "ratio_relx_over_reference_samples_per_s": ratio,
+    }
+    name = f"{args.task}_{args.device}_{args.model_size}_{args.precision}.json"
+    out = Path(args.output) if args.output else ROOT / "benchmarks" / "results" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for which in ("reference", "relx"):
+        r = results[which]
+        print(f"{which:>9}: {r['samples_per_s']:8.1f} samples/s  {r['real_tokens_per_s']:9.0f} tokens/s  "
+              f"peak {r['peak_memory_mb']:.0f} MB")  # fmt: skip
+    print(f"wrote {out}")
+    print(f"ratio relx/reference samples/s: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from relx.report import collect, main
+
+
+def run(root: Path, name: str, overrides: list[str], metrics: dict[str, float]) -> None:
+    d = root / name
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (d / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_report_tabulates_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(tmp_path, "0", ["+rbert_variant=baseline"], {"val/f1": 0.8, "val/acc": 0.75})
+    run(tmp_path, "1", ["+rbert_variant=shared"], {"val/f1": 0.7})
+    columns, rows = collect(tmp_path, ["val/f1"])
+    assert columns == ["run", "val/f1"] and [r["run"] for r in rows] == [
+        "+rbert_variant=baseline",
+        "+rbert_variant=shared",
+    ]
+    main([str(tmp_path), "--metrics", "val/f1,val/acc"])
+    printed = capsys.readouterr().out
+    assert "| +rbert_variant=shared | 0.7000 |  |" in printed
+    assert (tmp_path / "report.md").read_text() == printed
+    assert (tmp_path / "report.csv").read_text().splitlines()[1] == "+rbert_variant=baseline,0.8,0.75"
+
+
+def test_report_without_runs_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no metrics.json found under"):
+        main([str(tmp_path)])
