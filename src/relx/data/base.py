@@ -43,6 +43,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
     """
 
     encoding_version: ClassVar[int] = 1  # bump in a subclass when its encoding changes (invalidates caches)
+    files: dict[str, str | None]  # split -> file name in data_dir, for tasks with one file a split
 
     def __init__(
         self,
@@ -89,9 +90,16 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
     def read_split(self, split: str) -> tuple[list[E], dict[str, int]] | None:
         """(examples, reading statistics) of ``split`` in ``data_dir``, or ``None`` when absent."""
 
-    @abstractmethod
     def describe_split(self, split: str) -> str:
         """Where ``split`` is looked for, for messages."""
+        return str(Path(self.data_dir or ".") / (self.files.get(split) or f"<no {split} file configured>"))
+
+    def split_file(self, split: str) -> Path | None:
+        """The existing file of ``split`` (from ``files``), or ``None``."""
+        name = self.files.get(split)
+        if self.data_dir is None or not name or not (self.data_dir / name).exists():
+            return None
+        return self.data_dir / name
 
     @abstractmethod
     def build_vocabs(self, train: list[E]) -> dict[str, LabelVocab]:

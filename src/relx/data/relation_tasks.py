@@ -139,14 +139,9 @@ class RelationDataModule(TaskDataModule[RelationExample]):
     def reader(self) -> Callable[[Path, set[str] | None], list[RelationExample]]:
         raise NotImplementedError
 
-    def describe_split(self, split: str) -> str:
-        return str(Path(self.data_dir or ".") / (self.files.get(split) or f"<no {split} file configured>"))
-
     def read_split(self, split: str) -> tuple[list[RelationExample], dict[str, int]] | None:
-        name = self.files.get(split)
-        if self.data_dir is None or not name or not (self.data_dir / name).exists():
-            return None
-        return self.reader(self.data_dir / name, None), {}
+        path = self.split_file(split)
+        return None if path is None else (self.reader(path, None), {})
 
     def relation_labels(self) -> list[str]:
         assert self.data_dir is not None

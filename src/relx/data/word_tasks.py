@@ -43,18 +43,8 @@ class WordTaskDataModule(TaskDataModule[WordExample]):
     """Word-level tasks: each word is represented by its first subword; vocabularies ``token`` (BIO
     tags) and/or ``sentence`` (a sentence label such as an intent).
 
-    Subclasses implement ``read_split``, ``describe_split`` and ``build_vocabs``.
+    Subclasses implement ``read_split`` and ``build_vocabs`` (and ``describe_split`` when a split is not one file).
     """
-
-    def __init__(
-        self,
-        data_dir: str | Path | None,
-        tokenizer: PreTrainedTokenizerBase,
-        settings: DataSettings | None = None,
-        vocabs: dict[str, LabelVocab] | None = None,
-    ) -> None:
-        super().__init__(data_dir, tokenizer, settings, vocabs)
-        self._collator = WordCollator(tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
 
     def check_train_labels(self, train: list[WordExample], vocabs: dict[str, LabelVocab]) -> None:
         """Every training label must be a class (a label file that does not match its data fails here)."""
@@ -94,7 +84,7 @@ class WordTaskDataModule(TaskDataModule[WordExample]):
 
     @property
     def collator(self) -> WordCollator:
-        return self._collator
+        return WordCollator(self.tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
 
     def without_labels(self, example: WordExample) -> WordExample:
         return WordExample(example.words, source=example.source)
@@ -129,14 +119,11 @@ class BioNerDataModule(WordTaskDataModule):
         self.column_format = column_format
         super().__init__(data_dir, tokenizer, settings, vocabs)
 
-    def describe_split(self, split: str) -> str:
-        return str(Path(self.data_dir or ".") / (self.files.get(split) or f"<no {split} file configured>"))
-
     def read_split(self, split: str) -> tuple[list[WordExample], dict[str, int]] | None:
-        name = self.files.get(split)
-        if self.data_dir is None or not name or not (self.data_dir / name).exists():
+        path = self.split_file(split)
+        if path is None:
             return None
-        examples, stats = read_bio_file(self.data_dir / name, self.column_format)
+        examples, stats = read_bio_file(path, self.column_format)
         return examples, {"repaired_bio_tags": stats.repaired_tags}
 
     def build_vocabs(self, train: list[WordExample]) -> dict[str, LabelVocab]:

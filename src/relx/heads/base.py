@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from relx.data.batch import IGNORE_INDEX
 from relx.encoders import Encoded
 
 
@@ -40,3 +42,25 @@ def fallback_where_unfit(predicted: Tensor, batch: Any) -> Tensor:
     if fits is None:
         return predicted
     return torch.where(fits, predicted, torch.full_like(predicted, batch.fallback_id))
+
+
+class SentenceHead(Head):
+    """A head predicting one label per batch row (intent, relation): cross-entropy loss, argmax decoding
+    (unfit rows fall back to the negative class), softmax probabilities. Subclasses give ``forward``
+    and set ``label_smoothing``."""
+
+    label_space = "sentence"
+    label_smoothing: float = 0.0
+
+    def loss(self, output: Tensor, batch: Any) -> Tensor:
+        assert batch.sentence_labels is not None, "the loss needs sentence_labels"
+        # Labels unseen in training (ids >= num_labels, dev/test only) carry no loss; they are scored.
+        labels = batch.sentence_labels.masked_fill(batch.sentence_labels >= output.shape[-1], IGNORE_INDEX)
+        return F.cross_entropy(output.float(), labels, ignore_index=IGNORE_INDEX, label_smoothing=self.label_smoothing)
+
+    def decode(self, output: Tensor, batch: Any) -> Tensor:
+        """Predicted label ids ``[batch]``."""
+        return fallback_where_unfit(output.argmax(-1), batch)
+
+    def probabilities(self, output: Tensor) -> Tensor:
+        return output.float().softmax(-1)

@@ -6,13 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from relx.data.batch import IGNORE_INDEX
 from relx.encoders import Encoded
 from relx.errors import ConfigError
-from relx.heads.base import Head, fallback_where_unfit
+from relx.heads.base import SentenceHead
 
 ACTIVATIONS = {"tanh": nn.Tanh, "gelu": nn.GELU, "relu": nn.ReLU}
 
@@ -48,7 +46,7 @@ class FCLayer(nn.Module):
         return self.linear(self.activation(self.dropout(x)))
 
 
-class RBertHead(Head):
+class RBertHead(SentenceHead):
     """[CLS] (the pooler output where the encoder keeps one, else the first token's state) and the
     average of each entity's subword states, each through dropout -> activation -> linear, then
     concatenated (``concat``) and classified (dropout -> linear).
@@ -57,8 +55,6 @@ class RBertHead(Head):
     entity its own layer (seed 004: 80.4 vs 77.8 accuracy on KLUE-RE with XLM-R large).
     Batch contract: ``e1_span``/``e2_span`` ``[batch, 2]`` inclusive subword spans.
     """
-
-    label_space = "sentence"
 
     def __init__(
         self,
@@ -94,14 +90,3 @@ class RBertHead(Head):
         e1 = self.e1_fc(span_mean(encoded.hidden, batch.e1_span))
         e2 = self.e2_fc(span_mean(encoded.hidden, batch.e2_span))
         return self.classifier(torch.cat(CONCATS[self.concat](cls, e1, e2), dim=-1))
-
-    def loss(self, output: Tensor, batch: Any) -> Tensor:
-        labels = batch.sentence_labels.masked_fill(batch.sentence_labels >= output.shape[-1], IGNORE_INDEX)
-        return F.cross_entropy(output.float(), labels, ignore_index=IGNORE_INDEX, label_smoothing=self.label_smoothing)
-
-    def decode(self, output: Tensor, batch: Any) -> Tensor:
-        """Predicted relation ids ``[batch]``."""
-        return fallback_where_unfit(output.argmax(-1), batch)
-
-    def probabilities(self, output: Tensor) -> Tensor:
-        return output.float().softmax(-1)
