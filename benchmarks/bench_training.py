@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None, help="default: ../shared/data/<dataset>, else the bundled sample")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--steps", type=int, default=40, help="timed optimiser steps")
+    p.add_argument("--steps", type=int, default=100, help="timed optimiser steps")
     p.add_argument("--warmup-steps", type=int, default=5, help="untimed steps first")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
