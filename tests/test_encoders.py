@@ -46,3 +46,26 @@ def test_pooler_is_dropped_unless_kept() -> None:
     assert load_encoder(EncoderSettings(pretrained=False, config_overrides=TINY)).model.pooler is None
     kept = load_encoder(EncoderSettings(pretrained=False, config_overrides=TINY, keep_pooler=True))
     assert kept.model.pooler is not None
+
+
+def test_captured_attention_equals_eager_attention() -> None:
+    """SDPA forward + recomputed probabilities == eager attention's weights (and the same states)."""
+    import torch
+
+    captured = load_encoder(EncoderSettings(attention="capture")).eval()
+    eager = load_encoder(EncoderSettings(attention="eager")).eval()
+    plain = load_encoder(EncoderSettings()).eval()
+    ids = torch.tensor([[101, 2054, 5691, 2732, 5503, 12688, 102], [101, 2265, 2033, 102, 0, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        a, b, c = (m(ids, mask) for m in (captured, eager, plain))
+    assert c.attentions is None and a.attentions is not None and b.attentions is not None
+    assert len(a.attentions) == 6 and a.attentions[0].shape == (2, 12, 7, 7)
+    real = mask.bool()
+    for x, y in zip(a.attentions, b.attentions, strict=True):
+        assert torch.allclose(x[real[:, None, :, None].expand_as(x)], y[real[:, None, :, None].expand_as(y)], atol=1e-5)
+        rows = x.sum(-1)  # [batch, heads, queries]: each real query's probabilities sum to 1
+        assert torch.allclose(rows[real[:, None, :].expand_as(rows)], torch.tensor(1.0), atol=1e-5)
+        assert x[1, :, :3, 4:].abs().max() == 0  # padding gets no attention
+    assert torch.allclose(a.hidden[real], b.hidden[real], atol=1e-5)
+    assert torch.allclose(a.hidden[real], c.hidden[real], atol=1e-5)  # the forward pass is SDPA's

@@ -27,7 +27,9 @@ from relx.heads.base import Head
 from relx.metrics import SentenceFrameAccuracy
 from relx.modules.task import OptimSettings, TaskModule
 
-ENCODER_KEYS = ("name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing")
+ENCODER_KEYS = (
+    "name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing", "attention",
+)  # fmt: skip
 
 
 def sample_dir(name: str) -> Path:

