@@ -23,6 +23,8 @@ TASK_HEADS = {
     "snips": ["token", "sequence", "joint"],
     "semeval": ["rbert", "sequence"],
     "klue_re": ["rbert", "sequence"],
+    "ud_ewt": ["biaffine"],
+    "ptb_sd": ["biaffine"],
 }
 
 

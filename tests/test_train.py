@@ -28,6 +28,8 @@ RUNS = [
     ("semeval", "rbert", "val/f1"),
     ("semeval", "sequence", "val/f1"),
     ("klue_re", "rbert", "val/micro_f1"),
+    ("ud_ewt", "biaffine", "val/las"),
+    ("ptb_sd", "biaffine", "val/las"),
 ]
 
 
@@ -57,6 +59,12 @@ def test_every_task_trains_and_writes_its_run_directory(tmp_path: Path, task: st
     if task == "klue_re":
         rows = (tmp_path / "predictions_validation.csv").read_text().splitlines()
         assert rows[0] == "id,pred_label,probs" and len(rows) == 1 + summary["validation"]["examples"]
+    if head == "biaffine":  # predicted trees in CoNLL columns, one per test sentence
+        from relx.data.conll import read_conll
+        from relx.structs import is_tree
+
+        trees = read_conll(tmp_path / "predictions_test.conllu")
+        assert len(trees) == summary["test"]["examples"] and all(is_tree([-1, *t.heads]) for t in trees)
     if head in ("token", "joint"):
         gold, pred = read_conll_columns(tmp_path / "predictions_test.conll")
         assert len(gold) == summary["test"]["examples"]

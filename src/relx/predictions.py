@@ -38,6 +38,8 @@ def gather_predictions(
                 value = values[row]
                 if key == "token":
                     column[example_id] = [vocabs[key].label(i) for i in value.tolist() if i != IGNORE_INDEX]
+                elif key == "tree":  # [words, 2]: (head, relation id) per word
+                    column[example_id] = [(h, vocabs[key].label(r)) for h, r in value.tolist() if h != IGNORE_INDEX]
                 elif key in vocabs:
                     column[example_id] = vocabs[key].label(int(value))
                 else:  # class probabilities

@@ -2,8 +2,9 @@
 ``decode(output, batch)``. Each reads one label space of the batch (``label_space``)."""
 
 from relx.heads.base import Head
+from relx.heads.biaffine import BiaffineParserHead
 from relx.heads.rbert import RBertHead
 from relx.heads.sequence import SequenceClassificationHead
 from relx.heads.token import TokenClassificationHead
 
-__all__ = ["Head", "RBertHead", "SequenceClassificationHead", "TokenClassificationHead"]
+__all__ = ["BiaffineParserHead", "Head", "RBertHead", "SequenceClassificationHead", "TokenClassificationHead"]

@@ -21,16 +21,16 @@ class Head(nn.Module):
 
     label_space: ClassVar[str]
 
-    def forward(self, encoded: Encoded, batch: Any) -> Tensor:  # pragma: no cover - interface
+    def forward(self, encoded: Encoded, batch: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def loss(self, output: Tensor, batch: Any) -> Tensor:  # pragma: no cover - interface
+    def loss(self, output: Any, batch: Any) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def decode(self, output: Tensor, batch: Any) -> Tensor:  # pragma: no cover - interface
+    def decode(self, output: Any, batch: Any) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def probabilities(self, output: Tensor) -> Tensor | None:
+    def probabilities(self, output: Any) -> Tensor | None:
         """Class probabilities, for heads whose metrics need scores (e.g. KLUE's AUPRC); default none."""
         return None
 

@@ -1,11 +1,13 @@
 """torchmetrics Metrics computing each field's official scores. Every metric's ``update`` takes
 ``(predictions, batch)``: the heads' decoded outputs by label space, and the gold batch."""
 
+from relx.metrics.attachment import AttachmentScores
 from relx.metrics.classification import LabelAccuracy, SentenceFrameAccuracy
 from relx.metrics.relation_scores import KlueReScores, SemEvalScores
 from relx.metrics.seqeval_scores import SeqevalScores, sequences_from_ids
 
 __all__ = [
+    "AttachmentScores",
     "KlueReScores",
     "LabelAccuracy",
     "SemEvalScores",

@@ -8,6 +8,13 @@ relation (``nmod:poss`` -> ``nmod``) when ``universal_relations`` is on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from relx.data.vocab import LabelVocab
 
 
 def universal(relation: str) -> str:
@@ -35,3 +42,37 @@ def attachment_scores(
                 same = universal(g_rel) == universal(p_rel) if universal_relations else g_rel == p_rel
                 labelled += same
     return {"uas": unlabelled / total if total else 0.0, "las": labelled / total if total else 0.0}
+
+
+class AttachmentScores(Metric):
+    """UAS / LAS over the words a batch marks as scored (``batch.score_mask``), from decoded trees
+    ``predictions["tree"]`` ``[batch, words, 2]`` (head, relation id)."""
+
+    full_state_update = False
+    pred: list[Tensor]
+    gold: list[Tensor]
+
+    def __init__(self, vocab: LabelVocab, prefix: str = "", universal_relations: bool = False) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.prefix = prefix
+        self.universal_relations = universal_relations
+        self.add_state("pred", default=[], dist_reduce_fx="cat")
+        self.add_state("gold", default=[], dist_reduce_fx="cat")
+
+    def update(self, predictions: dict[str, Tensor], batch: Any) -> None:
+        scored = batch.score_mask & batch.word_mask
+        self.pred.append(predictions["tree"][scored])
+        self.gold.append(torch.stack([batch.heads, batch.rels], dim=-1)[scored])
+
+    def compute(self) -> dict[str, Tensor]:
+        if isinstance(self.pred, list) and not self.pred:
+            return {f"{self.prefix}uas": torch.tensor(0.0), f"{self.prefix}las": torch.tensor(0.0)}
+        pred = (torch.cat(self.pred) if isinstance(self.pred, list) else self.pred).tolist()
+        gold = (torch.cat(self.gold) if isinstance(self.gold, list) else self.gold).tolist()
+        scores = attachment_scores(
+            [[h for h, _ in gold]], [[self.vocab.label(r) for _, r in gold]],
+            [[h for h, _ in pred]], [[self.vocab.label(r) for _, r in pred]],
+            universal_relations=self.universal_relations,
+        )  # fmt: skip
+        return {f"{self.prefix}{k}": torch.tensor(v, dtype=torch.float32) for k, v in scores.items()}

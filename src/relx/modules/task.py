@@ -67,16 +67,16 @@ class TaskModule(L.LightningModule):
         return [(name, cast(Head, head)) for name, head in self.heads.items()]
 
     # ---- forward / loss / decode -----------------------------------------------------------------
-    def forward(self, batch: Any) -> dict[str, Tensor]:
+    def forward(self, batch: Any) -> dict[str, Any]:
         """Raw head outputs keyed by head name."""
         encoded = self.encoder(batch.input_ids, batch.attention_mask)
         return {name: head(encoded, batch) for name, head in self.named_heads()}
 
-    def loss(self, outputs: dict[str, Tensor], batch: Any) -> Tensor:
+    def loss(self, outputs: dict[str, Any], batch: Any) -> Tensor:
         total = sum(self.loss_weights[name] * head.loss(outputs[name], batch) for name, head in self.named_heads())
         return total  # type: ignore[return-value]
 
-    def decode(self, outputs: dict[str, Tensor], batch: Any) -> dict[str, Tensor]:
+    def decode(self, outputs: dict[str, Any], batch: Any) -> dict[str, Tensor]:
         """Decoded predictions keyed by label space (``token``: ``[batch, words]``, ``sentence``: ``[batch]``),
         plus ``<space>_probs`` from heads that give class probabilities."""
         predictions = {}
@@ -106,7 +106,7 @@ class TaskModule(L.LightningModule):
         metrics.update(self.decode(outputs, batch), batch)
 
     def _has_labels(self, batch: Any) -> bool:
-        needed = {"token": "word_labels", "sentence": "sentence_labels"}
+        needed = {"token": "word_labels", "sentence": "sentence_labels", "tree": "heads"}
         return all(getattr(batch, needed[h.label_space], None) is not None for _, h in self.named_heads())
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:

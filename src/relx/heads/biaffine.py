@@ -1,0 +1,122 @@
+"""Deep biaffine dependency parser head (Dozat & Manning 2017) over the encoder's word states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from relx.data.batch import IGNORE_INDEX
+from relx.encoders import Encoded
+from relx.errors import ConfigError
+from relx.heads.base import Head
+from relx.structs import eisner, greedy_heads, mst
+
+DECODERS = {"mst": mst, "eisner": eisner, "greedy": greedy_heads}
+
+
+@dataclass
+class ParserOutput:
+    """``arcs`` ``[batch, words + 1, words + 1]``: score of head ``j`` for dependent ``i`` (index 0 = ROOT);
+    ``rel_dep``/``rel_head`` ``[batch, words + 1, d]``: the relation MLPs' states."""
+
+    arcs: Tensor
+    rel_dep: Tensor
+    rel_head: Tensor
+
+
+def word_states(encoded: Encoded, batch: Any) -> Tensor:
+    """``[batch, words + 1, hidden]``: the first token's state as ROOT, then each word's first subword."""
+    index = torch.cat([torch.zeros_like(batch.word_index[:, :1]), batch.word_index.clamp(min=0)], dim=1)
+    return torch.gather(encoded.hidden, 1, index.unsqueeze(-1).expand(-1, -1, encoded.hidden.shape[-1]))
+
+
+def candidate_mask(batch: Any) -> Tensor:
+    """``[batch, words + 1, words + 1]``: real heads (ROOT or a word) for real dependents, no self-loops."""
+    real = torch.cat([torch.ones_like(batch.word_mask[:, :1]), batch.word_mask], dim=1)
+    mask = real[:, :, None] & real[:, None, :]
+    return mask & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+
+
+class BiaffineParserHead(Head):
+    """MLPs reduce word states to arc and relation spaces; a biaffine scorer gives every (dependent,
+    head) arc score; relations are scored on the gold head in training and on the decoded head at
+    evaluation. ``decoder``: ``mst`` (single-root Chu-Liu-Edmonds), ``eisner`` (projective) or ``greedy``."""
+
+    label_space = "tree"
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_labels: int,
+        arc_size: int = 256,
+        rel_size: int = 128,
+        dropout: float = 0.33,
+        decoder: str = "mst",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if decoder not in DECODERS:
+            raise ConfigError(f"head.decoder must be one of {sorted(DECODERS)}, not {decoder!r}")
+
+        def mlp(size: int) -> nn.Module:
+            return nn.Sequential(nn.Linear(hidden_size, size), nn.LeakyReLU(0.1), nn.Dropout(dropout))
+
+        self.arc_dep, self.arc_head, self.rel_dep, self.rel_head = (
+            mlp(arc_size),
+            mlp(arc_size),
+            mlp(rel_size),
+            mlp(rel_size),
+        )
+        self.arc_weight = nn.Parameter(torch.zeros(arc_size, arc_size))
+        self.arc_bias = nn.Linear(arc_size, 1, bias=False)  # a prior on each word being a head
+        self.rel_bilinear = nn.Bilinear(rel_size, rel_size, num_labels)
+        self.rel_linear = nn.Linear(2 * rel_size, num_labels, bias=False)
+        self.decoder = decoder
+        self.label_smoothing = label_smoothing
+
+    def forward(self, encoded: Encoded, batch: Any) -> ParserOutput:
+        states = word_states(encoded, batch)
+        dep, head = self.arc_dep(states), self.arc_head(states)
+        arcs = torch.einsum("bid,de,bje->bij", dep, self.arc_weight, head) + self.arc_bias(head).transpose(1, 2)
+        arcs = arcs.masked_fill(~candidate_mask(batch), torch.finfo(arcs.dtype).min)
+        return ParserOutput(arcs, self.rel_dep(states), self.rel_head(states))
+
+    def relation_scores(self, output: ParserOutput, heads: Tensor) -> Tensor:
+        """``[batch, words, num_labels]`` for each word attached to ``heads`` ``[batch, words]``."""
+        dep = output.rel_dep[:, 1:]
+        head = torch.gather(output.rel_head, 1, heads.clamp(min=0).unsqueeze(-1).expand(-1, -1, dep.shape[-1]))
+        return self.rel_bilinear(dep.contiguous(), head.contiguous()) + self.rel_linear(torch.cat([dep, head], -1))
+
+    def loss(self, output: ParserOutput, batch: Any) -> Tensor:
+        gold = batch.heads.masked_fill(batch.word_index < 0, IGNORE_INDEX)
+        arc_loss = F.cross_entropy(output.arcs[:, 1:].flatten(0, 1).float(), gold.flatten(), ignore_index=IGNORE_INDEX)
+        rels = batch.rels.masked_fill(
+            (batch.word_index < 0) | (batch.rels >= self.rel_bilinear.out_features), IGNORE_INDEX
+        )
+        rel_scores = self.relation_scores(output, batch.heads)
+        rel_loss = F.cross_entropy(
+            rel_scores.flatten(0, 1).float(),
+            rels.flatten(),
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=self.label_smoothing,
+        )
+        return arc_loss + rel_loss
+
+    @torch.no_grad()
+    def decode(self, output: ParserOutput, batch: Any) -> Tensor:
+        """``[batch, words, 2]``: (head, relation id) per word; ``-100`` at padding. Trees are decoded
+        per sentence on the CPU."""
+        lengths = batch.word_mask.sum(1).tolist()
+        arcs = output.arcs.float().cpu().numpy()
+        heads = torch.full(batch.word_mask.shape, IGNORE_INDEX, dtype=torch.long)
+        for b, n in enumerate(lengths):
+            tree = DECODERS[self.decoder](np.asarray(arcs[b, : n + 1, : n + 1]))
+            heads[b, :n] = torch.as_tensor(tree[1:], dtype=torch.long)
+        heads = heads.to(output.arcs.device)
+        rels = self.relation_scores(output, heads).argmax(-1).masked_fill(~batch.word_mask, IGNORE_INDEX)
+        return torch.stack([heads, rels], dim=-1)

@@ -1,0 +1,77 @@
+"""Dependency parsing: the DataModule's batch contract, the biaffine head and attachment scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from relx.build import sample_dir
+from relx.data.parsing import DependencyDataModule
+from relx.encoders import EncoderSettings, load_encoder
+from relx.heads import BiaffineParserHead
+from relx.metrics import AttachmentScores
+from relx.structs import is_tree
+
+FILES = {"train": "train.conll", "validation": "dev.conll", "test": "test.conll"}
+TINY = EncoderSettings(pretrained=False, config_overrides={
+    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ptb(tokenizer: Any) -> DependencyDataModule:
+    dm = DependencyDataModule(sample_dir("ptb_sd"), tokenizer, FILES, punctuation="ptb")
+    dm.setup()
+    return dm
+
+
+def test_batch_contract_and_ptb_punctuation(ptb: DependencyDataModule) -> None:
+    batch = next(iter(ptb.test_dataloader()))
+    ex = ptb.examples["test"][int(batch.example_ids[0])]
+    n = len(ex.words)
+    assert batch.heads[0, :n].tolist() == list(ex.heads) and (batch.heads[0, n:] == -100).all()
+    assert batch.score_mask[0, :n].tolist() == [tag not in {",", ".", ":", "``", "''", "-LRB-", "-RRB-", "#", "$"}
+                                                for tag in ex.xpos]  # fmt: skip
+    assert "punct" in ptb.vocabs["tree"]
+
+
+@pytest.mark.parametrize("decoder", ["mst", "eisner", "greedy"])
+def test_biaffine_head_trains_and_decodes_trees(ptb: DependencyDataModule, decoder: str) -> None:
+    torch.manual_seed(0)
+    encoder = load_encoder(TINY)
+    head = BiaffineParserHead(
+        encoder.hidden_size, ptb.vocabs["tree"].num_labels, arc_size=16, rel_size=8, decoder=decoder
+    )
+    batch = next(iter(ptb.train_dataloader()))
+    output = head(encoder(batch.input_ids, batch.attention_mask), batch)
+    w = batch.word_mask.shape[1]
+    assert output.arcs.shape == (len(batch), w + 1, w + 1)
+    loss = head.loss(output, batch)
+    loss.backward()
+    # the biaffine weight starts at zero (as in Dozat & Manning), so the first gradients reach it and the
+    # head MLP (through the head-prior bias), not yet the dependent MLP
+    assert (
+        torch.isfinite(loss) and head.arc_weight.grad.abs().sum() > 0 and head.arc_head[0].weight.grad.abs().sum() > 0
+    )
+    decoded = head.decode(output, batch)
+    assert decoded.shape == (len(batch), w, 2)
+    for b in range(len(batch)):
+        n = int(batch.word_mask[b].sum())
+        heads = [-1, *decoded[b, :n, 0].tolist()]
+        assert is_tree(heads, single_root=decoder != "greedy") or decoder == "greedy"
+        assert (decoded[b, n:] == -100).all()
+
+
+def test_attachment_metric_over_scored_words(ptb: DependencyDataModule) -> None:
+    batch = next(iter(ptb.test_dataloader()))
+    metric = AttachmentScores(ptb.vocabs["tree"])
+    gold = torch.stack([batch.heads, batch.rels], dim=-1)
+    metric.update({"tree": gold}, batch)
+    assert {k: float(v) for k, v in metric.compute().items()} == {"uas": 1.0, "las": 1.0}
+    wrong = gold.clone()
+    scored = batch.score_mask & batch.word_mask
+    wrong[..., 1] = torch.where(scored, (gold[..., 1] + 1) % ptb.vocabs["tree"].num_labels, gold[..., 1])
+    metric.reset()
+    metric.update({"tree": wrong}, batch)
+    assert {k: float(v) for k, v in metric.compute().items()} == {"uas": 1.0, "las": 0.0}
