@@ -21,10 +21,10 @@ TASK_HEADS = {
     "conll_ner": ["token"],
     "atis": ["token", "sequence", "joint"],
     "snips": ["token", "sequence", "joint"],
-    "semeval": ["rbert", "sequence"],
+    "semeval": ["rbert", "sequence", "pairwise_attention"],
     "klue_re": ["rbert", "sequence"],
-    "ud_ewt": ["biaffine"],
-    "ptb_sd": ["biaffine"],
+    "ud_ewt": ["biaffine", "pairwise_attention"],
+    "ptb_sd": ["biaffine", "pairwise_attention"],
 }
 
 

@@ -75,3 +75,49 @@ def test_attachment_metric_over_scored_words(ptb: DependencyDataModule) -> None:
     metric.reset()
     metric.update({"tree": wrong}, batch)
     assert {k: float(v) for k, v in metric.compute().items()} == {"uas": 1.0, "las": 0.0}
+
+
+def test_pairwise_head_equals_a_linear_layer_over_the_explicit_feature_vector() -> None:
+    """W [T_i; T_j; a_ij; a_ji] computed from per-part projections == the explicit concatenation."""
+    from types import SimpleNamespace
+
+    from relx.encoders import Encoded
+    from relx.heads import PairwiseAttentionParserHead
+
+    torch.manual_seed(0)
+    b, seq, hidden, layers, heads_per_layer = 2, 6, 8, 2, 3
+    attentions = tuple(torch.rand(b, heads_per_layer, seq, seq).softmax(-1) for _ in range(layers))
+    encoded = Encoded(hidden=torch.randn(b, seq, hidden), attentions=attentions)
+    batch = SimpleNamespace(
+        word_index=torch.tensor([[1, 2, 4], [1, 3, -1]]), word_mask=torch.tensor([[1, 1, 1], [1, 1, 0]]).bool()
+    )
+    head = PairwiseAttentionParserHead(hidden, num_labels=4, attention_size=layers * heads_per_layer).eval()
+    arcs = head(encoded, batch)["arcs"]
+    parts = head.arc
+    weight = torch.cat([parts.dep.weight, parts.head.weight, parts.att_ij.weight, parts.att_ji.weight], dim=1)[0]
+    att = torch.cat(attentions, dim=1)  # [b, L*H, seq, seq]
+    positions = [[0, 1, 2, 4], [0, 1, 3, 0]]
+    for s in range(b):
+        n = int(batch.word_mask[s].sum()) + 1
+        for i in range(n):
+            for j in range(n):
+                if i == j:
+                    continue
+                pi, pj = positions[s][i], positions[s][j]
+                c = torch.cat([encoded.hidden[s, pi], encoded.hidden[s, pj], att[s, :, pi, pj], att[s, :, pj, pi]])
+                assert torch.allclose(arcs[s, i, j], weight @ c + parts.dep.bias[0], atol=1e-5)
+
+
+def test_attention_features_need_captured_attention() -> None:
+    from types import SimpleNamespace
+
+    from relx.encoders import Encoded
+    from relx.errors import ConfigError
+    from relx.heads import PairwiseAttentionParserHead
+
+    batch = SimpleNamespace(word_index=torch.tensor([[1, 2]]), word_mask=torch.tensor([[True, True]]))
+    head = PairwiseAttentionParserHead(8, num_labels=2, attention_size=4)
+    with pytest.raises(ConfigError, match="encoder.attention=capture"):
+        head(Encoded(hidden=torch.randn(1, 4, 8)), batch)
+    emb_only = PairwiseAttentionParserHead(8, num_labels=2, attention_size=4, features="emb")
+    assert emb_only(Encoded(hidden=torch.randn(1, 4, 8)), batch)["arcs"].shape == (1, 3, 3)

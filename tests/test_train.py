@@ -30,6 +30,8 @@ RUNS = [
     ("klue_re", "rbert", "val/micro_f1"),
     ("ud_ewt", "biaffine", "val/las"),
     ("ptb_sd", "biaffine", "val/las"),
+    ("ud_ewt", "pairwise_attention", "val/las"),
+    ("semeval", "pairwise_attention", "val/f1"),
 ]
 
 
@@ -59,7 +61,9 @@ def test_every_task_trains_and_writes_its_run_directory(tmp_path: Path, task: st
     if task == "klue_re":
         rows = (tmp_path / "predictions_validation.csv").read_text().splitlines()
         assert rows[0] == "id,pred_label,probs" and len(rows) == 1 + summary["validation"]["examples"]
-    if head == "biaffine":  # predicted trees in CoNLL columns, one per test sentence
+    if head == "biaffine" or (
+        head == "pairwise_attention" and task == "ud_ewt"
+    ):  # predicted trees in CoNLL columns, one per test sentence
         from relx.data.conll import read_conll
         from relx.structs import is_tree
 

@@ -54,8 +54,14 @@ def encoder_settings(cfg: dict[str, Any], pretrained: bool | None = None) -> Enc
     enc = {k: cfg["encoder"][k] for k in ENCODER_KEYS if k in cfg["encoder"]}
     if pretrained is not None:
         enc["pretrained"] = pretrained
-    head_specs = cfg.get("head", {}).get("heads", {}).values()
+    head_specs = list(cfg.get("head", {}).get("heads", {}).values())
     enc["keep_pooler"] = any(spec.get("use_pooler", False) for spec in head_specs)
+    reads_attention = any(
+        getattr(get_class(spec["_target_"]), "needs_attention", False) and spec.get("features", "emb+att") != "emb"
+        for spec in head_specs
+    )
+    if reads_attention and enc.get("attention", "sdpa") == "sdpa":
+        enc["attention"] = "capture"  # the head reads attention weights
     return EncoderSettings(**enc)
 
 
@@ -82,7 +88,10 @@ def build_datamodule(
     return cls(data_dir=directory, tokenizer=tokenizer, settings=settings, vocabs=vocabs, **spec)
 
 
-def build_heads(cfg: dict[str, Any], hidden_size: int, vocabs: dict[str, LabelVocab]) -> dict[str, Head]:
+def build_heads(
+    cfg: dict[str, Any], hidden_size: int, vocabs: dict[str, LabelVocab], attention_size: int = 0
+) -> dict[str, Head]:
+    """Heads from ``head.heads``; heads that read attention also get ``attention_size`` (layers x heads)."""
     heads: dict[str, Head] = {}
     for name, spec in cfg["head"]["heads"].items():
         spec = dict(spec)
@@ -94,6 +103,8 @@ def build_heads(cfg: dict[str, Any], hidden_size: int, vocabs: dict[str, LabelVo
                 f"'{cfg['task']['name']}' provides only: {', '.join(sorted(vocabs))}"
             )
         spec.setdefault("label_smoothing", cfg["optim"].get("label_smoothing", 0.0))
+        if getattr(cls, "needs_attention", False):
+            spec["attention_size"] = attention_size
         heads[name] = cls(hidden_size=hidden_size, num_labels=vocabs[space].num_labels, **spec)
     return heads
 
@@ -126,7 +137,8 @@ def build_module(
     encoder = load_encoder(encoder_settings(cfg, pretrained))
     if vocab_size is not None and vocab_size != encoder.model.get_input_embeddings().num_embeddings:
         encoder.model.resize_token_embeddings(vocab_size)
-    heads = build_heads(cfg, encoder.hidden_size, vocabs)
+    config = encoder.model.config
+    heads = build_heads(cfg, encoder.hidden_size, vocabs, config.num_hidden_layers * config.num_attention_heads)
     optim = {k: v for k, v in cfg["optim"].items() if k != "label_smoothing"}  # the heads take it
     run_config = {"config": cfg, "vocabs": {k: v.to_dict() for k, v in vocabs.items()}}
     return TaskModule(

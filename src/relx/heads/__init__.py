@@ -3,8 +3,17 @@
 
 from relx.heads.base import Head
 from relx.heads.biaffine import BiaffineParserHead
+from relx.heads.pairwise import PairwiseAttentionParserHead, PairwiseAttentionRelationHead
 from relx.heads.rbert import RBertHead
 from relx.heads.sequence import SequenceClassificationHead
 from relx.heads.token import TokenClassificationHead
 
-__all__ = ["BiaffineParserHead", "Head", "RBertHead", "SequenceClassificationHead", "TokenClassificationHead"]
+__all__ = [
+    "BiaffineParserHead",
+    "Head",
+    "PairwiseAttentionParserHead",
+    "PairwiseAttentionRelationHead",
+    "RBertHead",
+    "SequenceClassificationHead",
+    "TokenClassificationHead",
+]
