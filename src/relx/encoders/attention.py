@@ -42,6 +42,7 @@ def _sdpa_with_probabilities(
     scaling: float | None = None,
     **kwargs: Any,
 ) -> tuple[Tensor, Tensor]:
+    kwargs.pop("output_attentions", None)  # SDPA itself returns no weights (and would warn); they come from here
     output, _ = sdpa_attention_forward(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
     )
