@@ -119,3 +119,11 @@ def test_vocab_round_trip() -> None:
     assert LabelVocab.from_dict(vocab.to_dict()).label(3) == "B-Z"
     with pytest.raises(KeyError):
         vocab.index("B-Z")
+
+
+def test_last_subword_alignment(tokenizer: Any) -> None:
+    out = encode_words([["barrymore", "films"]], tokenizer, max_length=32, subword="last")
+    pieces = tokenizer.convert_ids_to_tokens(out["input_ids"][0])
+    assert [pieces[i] for i in out["word_index"][0]] == [tokenizer.tokenize("barrymore")[-1], "films"]
+    with pytest.raises(ValueError, match="data.subword"):
+        DataSettings(subword="middle")

@@ -121,3 +121,19 @@ def test_attention_features_need_captured_attention() -> None:
         head(Encoded(hidden=torch.randn(1, 4, 8)), batch)
     emb_only = PairwiseAttentionParserHead(8, num_labels=2, attention_size=4, features="emb")
     assert emb_only(Encoded(hidden=torch.randn(1, 4, 8)), batch)["arcs"].shape == (1, 3, 3)
+
+
+def test_evaluate_can_switch_the_tree_decoder() -> None:
+    from types import SimpleNamespace
+
+    from relx.errors import ConfigError
+    from relx.evaluate import set_decoder
+
+    parser = BiaffineParserHead(8, num_labels=2)
+    module = SimpleNamespace(heads={"tree": parser})
+    set_decoder(module, "greedy")
+    assert parser.decoder == "greedy"
+    with pytest.raises(ConfigError, match="decoder must be one of"):
+        set_decoder(module, "cky")
+    with pytest.raises(ConfigError, match="parsers only"):
+        set_decoder(SimpleNamespace(heads={}), "mst")

@@ -1,16 +1,31 @@
-"""``python -m relx.evaluate ckpt_path=CKPT [data_dir=DIR] [split=test]``: score a split with a
-checkpoint alone (its stored config and label vocabularies rebuild everything)."""
+"""``python -m relx.evaluate ckpt_path=CKPT [data_dir=DIR] [split=test] [decoder=greedy]``: score a
+split with a checkpoint alone (its stored config and label vocabularies rebuild everything)."""
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 from relx.cli import reports_errors
 from relx.errors import ConfigError
+
+
+def set_decoder(module: Any, decoder: str) -> None:
+    """Switch every tree-decoding head of ``module`` to ``decoder``."""
+    from relx.heads.biaffine import DECODERS
+
+    if decoder not in DECODERS:
+        raise ConfigError(f"decoder must be one of {sorted(DECODERS)}, not {decoder!r}")
+    parsers = [head for head in module.heads.values() if hasattr(head, "decoder")]
+    if not parsers:
+        raise ConfigError("decoder= applies to dependency parsers only; this checkpoint has none")
+    for head in parsers:
+        head.decoder = decoder
+
 
 SPLIT_ALIASES = {"dev": "validation", "val": "validation", "validation": "validation", "test": "test"}
 
@@ -30,6 +45,8 @@ def main(cfg: DictConfig) -> None:
     ckpt_path = Path(cfg.ckpt_path)
     checkpoint = load_relx_checkpoint(ckpt_path)
     _, module, datamodule = restore(checkpoint, data_dir=cfg.data_dir, eval_batch_size=int(cfg.batch_size))
+    if cfg.decoder:
+        set_decoder(module, str(cfg.decoder))
     if not datamodule.has_split(split):
         where = datamodule.describe_split(split)
         raise ConfigError(f"split '{split}' not found in {datamodule.data_dir} (expected {where})")

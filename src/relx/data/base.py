@@ -158,6 +158,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
             self.tokenizer.name_or_path,
             len(self.tokenizer),
             self.settings.max_length,
+            self.settings.subword,
             split,
             {k: v.to_dict() for k, v in self.vocabs.items()},
             self.fingerprint_extra(),

@@ -114,7 +114,7 @@ class DependencyDataModule(TaskDataModule[DependencyExample]):
         }
 
     def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        return dict(encode_words(batch["words"], self.tokenizer, self.settings.max_length))
+        return dict(encode_words(batch["words"], self.tokenizer, self.settings.max_length, self.settings.subword))
 
     def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
         lost = [sum(1 for i in index if i < 0) for index in features["word_index"]]

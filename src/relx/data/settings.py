@@ -10,7 +10,8 @@ class DataSettings:
     """Batching, length and subsetting options (``data.*`` in the Hydra config).
 
     ``train_fraction`` trains on a deterministic subset (seed 000's 10/50/100 % table);
-    ``dev_fraction`` carves a deterministic dev split from train when the data has none.
+    ``dev_fraction`` carves a deterministic dev split from train when the data has none;
+    ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``).
     """
 
     batch_size: int = 32
@@ -23,11 +24,14 @@ class DataSettings:
     length_grouping: bool = True
     pad_to_multiple_of: int = 1
     cache_dir: str | None = None
+    subword: str = "first"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction <= 1.0:
             raise ValueError(f"data.train_fraction must be in (0, 1], got {self.train_fraction}")
         if not 0.0 < self.dev_fraction < 1.0:
             raise ValueError(f"data.dev_fraction must be in (0, 1), got {self.dev_fraction}")
+        if self.subword not in ("first", "last"):
+            raise ValueError(f"data.subword must be 'first' or 'last', not {self.subword!r}")
         if self.max_length < 8:
             raise ValueError(f"data.max_length must be >= 8, got {self.max_length}")

@@ -21,19 +21,19 @@ from relx.predictions import write_raw_predictions, write_split_predictions
 
 
 def encode_words(
-    words: Sequence[Sequence[str]], tokenizer: PreTrainedTokenizerBase, max_length: int
+    words: Sequence[Sequence[str]], tokenizer: PreTrainedTokenizerBase, max_length: int, subword: str = "first"
 ) -> dict[str, list[list[int]]]:
-    """Tokenise pre-split sentences; each word is represented by its first subword.
+    """Tokenise pre-split sentences; each word is represented by its first (or ``last``) subword.
 
-    Returns ``input_ids`` and ``word_index`` (per word: position of its first subword, ``-1`` when
-    truncation removed it or it produced no subword). Special tokens come from the tokenizer itself.
+    Returns ``input_ids`` and ``word_index`` (per word: position of its representative subword, ``-1``
+    when truncation removed it or it produced no subword). Special tokens come from the tokenizer itself.
     """
     enc = tokenizer([list(w) for w in words], is_split_into_words=True, truncation=True, max_length=max_length)
     word_index: list[list[int]] = []
     for i, sentence in enumerate(words):
         first = [-1] * len(sentence)
         for pos, word_id in enumerate(enc.word_ids(i)):
-            if word_id is not None and first[word_id] < 0:
+            if word_id is not None and (first[word_id] < 0 or subword == "last"):
                 first[word_id] = pos
         word_index.append(first)
     return {"input_ids": enc["input_ids"], "word_index": word_index}
@@ -72,7 +72,7 @@ class WordTaskDataModule(TaskDataModule[WordExample]):
         }
 
     def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        return dict(encode_words(batch["words"], self.tokenizer, self.settings.max_length))
+        return dict(encode_words(batch["words"], self.tokenizer, self.settings.max_length, self.settings.subword))
 
     def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
         lost = sentences = 0
