@@ -42,12 +42,62 @@ def candidate_mask(batch: Any) -> Tensor:
     return mask & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
 
 
-class BiaffineParserHead(Head):
+class TreeHead(Head):
+    """A dependency parser head: arc scores over every (dependent, head) pair and relation scores on a
+    given head. Shared training loss (cross-entropy over candidate heads + relations on the gold head)
+    and decoding (a tree per sentence, then relations on the decoded heads). Subclasses give
+    ``forward``, ``arc_scores(output)`` and ``relation_scores(output, heads)``."""
+
+    label_space = "tree"
+
+    def __init__(self, decoder: str = "mst", label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if decoder not in DECODERS:
+            raise ConfigError(f"head.decoder must be one of {sorted(DECODERS)}, not {decoder!r}")
+        self.decoder = decoder
+        self.label_smoothing = label_smoothing
+
+    def arc_scores(self, output: Any) -> Tensor:  # pragma: no cover - interface
+        """``[batch, words + 1, words + 1]``."""
+        raise NotImplementedError
+
+    def relation_scores(self, output: Any, heads: Tensor) -> Tensor:  # pragma: no cover - interface
+        """``[batch, words, num_labels]`` for each word attached to ``heads`` ``[batch, words]``."""
+        raise NotImplementedError
+
+    def loss(self, output: Any, batch: Any) -> Tensor:
+        arcs = self.arc_scores(output)
+        gold = batch.heads.masked_fill(batch.word_index < 0, IGNORE_INDEX)
+        arc_loss = F.cross_entropy(arcs[:, 1:].flatten(0, 1).float(), gold.flatten(), ignore_index=IGNORE_INDEX)
+        rel_scores = self.relation_scores(output, batch.heads)
+        rels = batch.rels.masked_fill((batch.word_index < 0) | (batch.rels >= rel_scores.shape[-1]), IGNORE_INDEX)
+        rel_loss = F.cross_entropy(
+            rel_scores.flatten(0, 1).float(),
+            rels.flatten(),
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=self.label_smoothing,
+        )
+        return arc_loss + rel_loss
+
+    @torch.no_grad()
+    def decode(self, output: Any, batch: Any) -> Tensor:
+        """``[batch, words, 2]``: (head, relation id) per word; ``-100`` at padding. Trees are decoded
+        per sentence on the CPU with ``decoder``."""
+        arcs = self.arc_scores(output)
+        scores = arcs.float().cpu().numpy()
+        heads = torch.full(batch.word_mask.shape, IGNORE_INDEX, dtype=torch.long)
+        for b, n in enumerate(batch.word_mask.sum(1).tolist()):
+            tree = DECODERS[self.decoder](np.asarray(scores[b, : n + 1, : n + 1]))
+            heads[b, :n] = torch.as_tensor(tree[1:], dtype=torch.long)
+        heads = heads.to(arcs.device)
+        rels = self.relation_scores(output, heads).argmax(-1).masked_fill(~batch.word_mask, IGNORE_INDEX)
+        return torch.stack([heads, rels], dim=-1)
+
+
+class BiaffineParserHead(TreeHead):
     """MLPs reduce word states to arc and relation spaces; a biaffine scorer gives every (dependent,
     head) arc score; relations are scored on the gold head in training and on the decoded head at
     evaluation. ``decoder``: ``mst`` (single-root Chu-Liu-Edmonds), ``eisner`` (projective) or ``greedy``."""
-
-    label_space = "tree"
 
     def __init__(
         self,
@@ -59,9 +109,7 @@ class BiaffineParserHead(Head):
         decoder: str = "mst",
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__()
-        if decoder not in DECODERS:
-            raise ConfigError(f"head.decoder must be one of {sorted(DECODERS)}, not {decoder!r}")
+        super().__init__(decoder, label_smoothing)
 
         def mlp(size: int) -> nn.Module:
             return nn.Sequential(nn.Linear(hidden_size, size), nn.LeakyReLU(0.1), nn.Dropout(dropout))
@@ -78,8 +126,6 @@ class BiaffineParserHead(Head):
         nn.init.xavier_uniform_(self.rel_weight)
         self.rel_bias = nn.Parameter(torch.zeros(num_labels))
         self.rel_linear = nn.Linear(2 * rel_size, num_labels, bias=False)
-        self.decoder = decoder
-        self.label_smoothing = label_smoothing
 
     def forward(self, encoded: Encoded, batch: Any) -> ParserOutput:
         states = word_states(encoded, batch)
@@ -89,6 +135,9 @@ class BiaffineParserHead(Head):
         arcs = arcs.masked_fill(~candidate_mask(batch), torch.finfo(arcs.dtype).min)
         return ParserOutput(arcs, self.rel_dep(states), self.rel_head(states))
 
+    def arc_scores(self, output: ParserOutput) -> Tensor:
+        return output.arcs
+
     def relation_scores(self, output: ParserOutput, heads: Tensor) -> Tensor:
         """``[batch, words, num_labels]`` for each word attached to ``heads`` ``[batch, words]``."""
         dep = output.rel_dep[:, 1:]
@@ -97,30 +146,3 @@ class BiaffineParserHead(Head):
         projected = (dep @ self.rel_weight.flatten(1)).unflatten(-1, self.rel_weight.shape[1:])  # [b, w, r, d]
         bilinear = (projected * head.unsqueeze(2)).sum(-1)
         return bilinear + self.rel_linear(torch.cat([dep, head], -1)) + self.rel_bias
-
-    def loss(self, output: ParserOutput, batch: Any) -> Tensor:
-        gold = batch.heads.masked_fill(batch.word_index < 0, IGNORE_INDEX)
-        arc_loss = F.cross_entropy(output.arcs[:, 1:].flatten(0, 1).float(), gold.flatten(), ignore_index=IGNORE_INDEX)
-        rels = batch.rels.masked_fill((batch.word_index < 0) | (batch.rels >= self.rel_bias.shape[0]), IGNORE_INDEX)
-        rel_scores = self.relation_scores(output, batch.heads)
-        rel_loss = F.cross_entropy(
-            rel_scores.flatten(0, 1).float(),
-            rels.flatten(),
-            ignore_index=IGNORE_INDEX,
-            label_smoothing=self.label_smoothing,
-        )
-        return arc_loss + rel_loss
-
-    @torch.no_grad()
-    def decode(self, output: ParserOutput, batch: Any) -> Tensor:
-        """``[batch, words, 2]``: (head, relation id) per word; ``-100`` at padding. Trees are decoded
-        per sentence on the CPU."""
-        lengths = batch.word_mask.sum(1).tolist()
-        arcs = output.arcs.float().cpu().numpy()
-        heads = torch.full(batch.word_mask.shape, IGNORE_INDEX, dtype=torch.long)
-        for b, n in enumerate(lengths):
-            tree = DECODERS[self.decoder](np.asarray(arcs[b, : n + 1, : n + 1]))
-            heads[b, :n] = torch.as_tensor(tree[1:], dtype=torch.long)
-        heads = heads.to(output.arcs.device)
-        rels = self.relation_scores(output, heads).argmax(-1).masked_fill(~batch.word_mask, IGNORE_INDEX)
-        return torch.stack([heads, rels], dim=-1)

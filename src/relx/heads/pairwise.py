@@ -12,16 +12,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from relx.data.batch import IGNORE_INDEX
 from relx.encoders import Encoded
 from relx.errors import ConfigError
-from relx.heads.base import Head, SentenceHead
-from relx.heads.biaffine import DECODERS, candidate_mask
+from relx.heads.base import SentenceHead
+from relx.heads.biaffine import TreeHead, candidate_mask
 
 FEATURES = ("emb", "emb+att")
 
@@ -58,12 +55,11 @@ class _PairwiseParts(nn.Module):
         return self.att_ij(a_ij) + self.att_ji(a_ji)
 
 
-class PairwiseAttentionParserHead(Head):
+class PairwiseAttentionParserHead(TreeHead):
     """Arc score of head ``j`` for dependent ``i`` = W_arc C(i, j) over every pair (ROOT = the first
     token), cross-entropy over candidate heads; relation logits W_rel C(i, h) on the gold head ``h`` in
     training and the decoded head at evaluation."""
 
-    label_space = "tree"
     needs_attention: ClassVar[bool] = True
 
     def __init__(
@@ -76,13 +72,9 @@ class PairwiseAttentionParserHead(Head):
         decoder: str = "mst",
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__()
-        if decoder not in DECODERS:
-            raise ConfigError(f"head.decoder must be one of {sorted(DECODERS)}, not {decoder!r}")
+        super().__init__(decoder, label_smoothing)
         self.arc = _PairwiseParts(hidden_size, attention_size, 1, features, dropout)
         self.rel = _PairwiseParts(hidden_size, attention_size, num_labels, features, dropout)
-        self.decoder = decoder
-        self.label_smoothing = label_smoothing
 
     def forward(self, encoded: Encoded, batch: Any) -> dict[str, Tensor]:
         positions = torch.cat([torch.zeros_like(batch.word_index[:, :1]), batch.word_index.clamp(min=0)], dim=1)
@@ -100,6 +92,9 @@ class PairwiseAttentionParserHead(Head):
         out["arcs"] = arcs.masked_fill(~candidate_mask(batch), torch.finfo(arcs.dtype).min)
         return out
 
+    def arc_scores(self, output: dict[str, Tensor]) -> Tensor:
+        return output["arcs"]
+
     def relation_scores(self, output: dict[str, Tensor], heads: Tensor) -> Tensor:
         """``[batch, words, num_labels]`` = W_rel C(i, heads[i])."""
         states = output["states"]
@@ -112,32 +107,6 @@ class PairwiseAttentionParserHead(Head):
             b = torch.arange(att.shape[0], device=att.device)[:, None]
             scores = scores + self.rel.attention(att[b, rows[None, :], index], att[b, index, rows[None, :]])
         return scores
-
-    def loss(self, output: dict[str, Tensor], batch: Any) -> Tensor:
-        gold = batch.heads.masked_fill(batch.word_index < 0, IGNORE_INDEX)
-        arc_loss = F.cross_entropy(
-            output["arcs"][:, 1:].flatten(0, 1).float(), gold.flatten(), ignore_index=IGNORE_INDEX
-        )
-        rel_scores = self.relation_scores(output, batch.heads)
-        rels = batch.rels.masked_fill((batch.word_index < 0) | (batch.rels >= rel_scores.shape[-1]), IGNORE_INDEX)
-        rel_loss = F.cross_entropy(
-            rel_scores.flatten(0, 1).float(),
-            rels.flatten(),
-            ignore_index=IGNORE_INDEX,
-            label_smoothing=self.label_smoothing,
-        )
-        return arc_loss + rel_loss
-
-    @torch.no_grad()
-    def decode(self, output: dict[str, Tensor], batch: Any) -> Tensor:
-        """``[batch, words, 2]``: (head, relation id) per word; ``-100`` at padding."""
-        arcs = output["arcs"].float().cpu().numpy()
-        heads = torch.full(batch.word_mask.shape, IGNORE_INDEX, dtype=torch.long)
-        for b, n in enumerate(batch.word_mask.sum(1).tolist()):
-            heads[b, :n] = torch.as_tensor(DECODERS[self.decoder](np.asarray(arcs[b, : n + 1, : n + 1]))[1:])
-        heads = heads.to(output["arcs"].device)
-        rels = self.relation_scores(output, heads).argmax(-1).masked_fill(~batch.word_mask, IGNORE_INDEX)
-        return torch.stack([heads, rels], dim=-1)
 
 
 class PairwiseAttentionRelationHead(SentenceHead):
