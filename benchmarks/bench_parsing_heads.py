@@ -18,7 +18,7 @@ import subprocess
 import sys
 from typing import Any
 
-from bench_training import ROOT, SHARED, StepTimer, peak_memory_mb
+from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb
 
 VARIANTS = {  # name -> (head, encoder attention)
     "token": ("token", "sdpa"),
@@ -47,8 +47,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import lightning as L
-    import torch
     import torch.nn.functional as F
     from torchmetrics import MetricCollection
 
@@ -86,22 +84,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
     }[head_kind]()
     module = TaskModule(encoder, {"tree": head}, MetricCollection({}))
-    timer = StepTimer(args.warmup_steps, args.device)
-
-    class Timing(L.Callback):
-        def on_train_batch_end(self, *a: Any) -> None:
-            timer.step_done()
-
-    trainer = L.Trainer(
-        accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
-        precision="bf16-mixed" if args.precision == "bf16" else "32-true",
-        max_steps=args.warmup_steps + args.steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False, callbacks=[Timing()],
-    )  # fmt: skip
-    if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    trainer.fit(module, train_dataloaders=dm.train_dataloader())
-    elapsed = timer.finish()
+    elapsed = fit_timed(module, dm.train_dataloader(), args)
     return {"samples_per_s": args.steps * args.batch_size / elapsed, "peak_memory_mb": peak_memory_mb(args.device)}
 
 

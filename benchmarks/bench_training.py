@@ -118,9 +118,31 @@ class StepTimer:
         return time.perf_counter() - self.start
 
 
-def run_relx(args: argparse.Namespace) -> dict[str, Any]:
+def fit_timed(module: Any, loader: Any, args: argparse.Namespace) -> float:
+    """Train ``module`` for warm-up + timed steps with Lightning; seconds of the timed steps."""
     import lightning as L
     import torch
+
+    timer = StepTimer(args.warmup_steps, args.device)
+
+    class Timing(L.Callback):
+        def on_train_batch_end(self, *a: Any) -> None:
+            timer.step_done()
+
+    trainer = L.Trainer(
+        accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
+        precision="bf16-mixed" if args.precision == "bf16" else "32-true",
+        max_steps=args.warmup_steps + args.steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+        callbacks=[Timing()], num_sanity_val_steps=0,
+    )  # fmt: skip
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    trainer.fit(module, train_dataloaders=loader)
+    return timer.finish()
+
+
+def run_relx(args: argparse.Namespace) -> dict[str, Any]:
     from torchmetrics import MetricCollection
 
     from relx.encoders import load_encoder, load_tokenizer
@@ -139,23 +161,7 @@ def run_relx(args: argparse.Namespace) -> dict[str, Any]:
     else:
         head = SequenceClassificationHead(encoder.hidden_size, dm.vocabs["sentence"].num_labels, use_pooler=True)
     module = TaskModule(encoder, {head.label_space: head}, MetricCollection({}))
-    timer = StepTimer(args.warmup_steps, args.device)
-
-    class Timing(L.Callback):
-        def on_train_batch_end(self, *a: Any) -> None:
-            timer.step_done()
-
-    trainer = L.Trainer(
-        accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
-        precision="bf16-mixed" if args.precision == "bf16" else "32-true",
-        max_steps=args.warmup_steps + args.steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
-        callbacks=[Timing()], num_sanity_val_steps=0,
-    )  # fmt: skip
-    if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    trainer.fit(module, train_dataloaders=dm.train_dataloader())
-    elapsed = timer.finish()
+    elapsed = fit_timed(module, dm.train_dataloader(), args)
     return {"elapsed_s": elapsed, "steps": args.steps, "peak_memory_mb": peak_memory_mb(args.device)}
 
 
