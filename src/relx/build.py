@@ -29,6 +29,7 @@ from relx.modules.task import OptimSettings, TaskModule
 
 ENCODER_KEYS = (
     "name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing", "attention",
+    "max_window",
 )  # fmt: skip
 
 
@@ -134,7 +135,7 @@ def build_module(
 ) -> TaskModule:
     """Encoder + heads + metrics. ``pretrained=False`` skips loading weights (a checkpoint follows);
     ``vocab_size``: the tokenizer's size, when a DataModule added tokens (entity markers)."""
-    encoder = load_encoder(encoder_settings(cfg, pretrained))
+    encoder = load_encoder(encoder_settings(cfg, pretrained), build_tokenizer(cfg))
     if vocab_size is not None and vocab_size != encoder.model.get_input_embeddings().num_embeddings:
         encoder.model.resize_token_embeddings(vocab_size)
     config = encoder.model.config

@@ -36,7 +36,9 @@ def gather_predictions(
             column = result.setdefault(key, [None] * n_examples)
             for row, example_id in enumerate(ids):
                 value = values[row]
-                if key == "token":
+                if isinstance(values, list):  # already one entry per example (a head's per_example)
+                    column[example_id] = value
+                elif key == "token":
                     column[example_id] = [vocabs[key].label(i) for i in value.tolist() if i != IGNORE_INDEX]
                 elif key == "tree":  # [words, 2]: (head, relation id) per word
                     column[example_id] = [(h, vocabs[key].label(r)) for h, r in value.tolist() if h != IGNORE_INDEX]

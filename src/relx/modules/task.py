@@ -106,7 +106,7 @@ class TaskModule(L.LightningModule):
         metrics.update(self.decode(outputs, batch), batch)
 
     def _has_labels(self, batch: Any) -> bool:
-        needed = {"token": "word_labels", "sentence": "sentence_labels", "tree": "heads"}
+        needed = {"token": "word_labels", "sentence": "sentence_labels", "tree": "heads", "pair": "pair_labels"}
         return all(getattr(batch, needed[h.label_space], None) is not None for _, h in self.named_heads())
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -114,8 +114,14 @@ class TaskModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         # Metric values are already gathered over DDP ranks; sync_dist only marks them as such.
-        self.log_dict(self.val_metrics.compute(), prog_bar=True, sync_dist=True)
+        values = self.val_metrics.compute()
+        self.log_dict(values, prog_bar=True, sync_dist=True)
         self.val_metrics.reset()
+        # Heads that tune a decision rule on dev (the DocRE baseline's threshold) see the results;
+        # every rank gets the same gathered values, so the tuned state stays equal across ranks.
+        plain = {k.removeprefix("val/"): float(v) for k, v in values.items()}
+        for _, head in self.named_heads():
+            head.after_validation(plain)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics, "test")
@@ -124,9 +130,17 @@ class TaskModule(L.LightningModule):
         self.log_dict(self.test_metrics.compute(), sync_dist=True)
         self.test_metrics.reset()
 
-    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Tensor]:
-        predictions = self.decode(self(batch), batch)
-        return {"example_ids": batch.example_ids.cpu(), **{k: v.cpu() for k, v in predictions.items()}}
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """Predictions per batch row; heads whose predictions are not one row per example (DocRE's pairs)
+        give a list with one entry per example instead."""
+        outputs = self(batch)
+        predictions: dict[str, Any] = {k: v.cpu() for k, v in self.decode(outputs, batch).items()}
+        for name, head in self.named_heads():
+            per_example = head.per_example(outputs[name], predictions[head.label_space], batch)
+            if per_example is not None:
+                predictions.pop(f"{head.label_space}_probs", None)
+                predictions[head.label_space] = per_example
+        return {"example_ids": batch.example_ids.cpu(), **predictions}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["relx"] = self.run_config
