@@ -46,10 +46,16 @@ TRUTH = [
 TRAIN = [
     {
         "title": "T",
-        "vertexSet": [mentions("City of Paris"), mentions("France"), mentions("Germany"), mentions("Berlin")],
-        # fact_in_train = {(City of Paris, France, P17), (Germany, Berlin, P17)}; the second is the
-        # reverse direction of B's (Berlin, Germany, P17), so it must not make B's fact "in train"
-        "labels": [label(0, 1, "P17"), label(2, 3, "P17")],
+        "vertexSet": [
+            mentions("City of Paris"),
+            mentions("France"),
+            mentions("Germany"),
+            mentions("Berlin"),
+            mentions("Seine"),
+        ],
+        # fact_in_train = {(City of Paris, France, P17), (Germany, Berlin, P17), (France, Seine, P17)};
+        # the last two reverse B's (Berlin, Germany, P17) and A's (Seine, France, P17): neither is "in train"
+        "labels": [label(0, 1, "P17"), label(2, 3, "P17"), label(1, 4, "P17")],
     }
 ]
 
@@ -61,7 +67,7 @@ def sub(title: str, h: int, t: int, r: str) -> dict[str, Any]:
 SUBMISSION = [
     sub("A", 0, 1, "P17"),  # correct, in train through the mention "City of Paris"
     sub("A", 0, 1, "P17"),  # duplicate line: dropped
-    sub("A", 2, 1, "P17"),  # correct, not in train
+    sub("A", 2, 1, "P17"),  # correct, not in train (only the reverse triple is)
     sub("A", 1, 0, "P17"),  # wrong direction: wrong
     sub("B", 0, 1, "P17"),  # correct, not in train (only the reverse triple is)
     sub("Z", 0, 1, "P17"),  # unknown title: skipped, but still in len(submission) as in the official script

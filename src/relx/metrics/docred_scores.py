@@ -163,7 +163,7 @@ def curve_scores(scores: np.ndarray, correct: np.ndarray, in_train: np.ndarray, 
     del f1
     # 0 where every correct candidate so far is in train (the baseline's rule; also avoids 0/0)
     fresh = found - found_in_train
-    pass
+    seen -= found_in_train
     ign_precision = np.zeros(n, dtype=np.float64)
     np.divide(fresh, seen, out=ign_precision, where=fresh != 0)
     del fresh, seen
