@@ -1,0 +1,282 @@
+"""Document-level RE: long-document windows, the DataModule's batch contract, both heads, end-to-end runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from conftest import TINY_FAST, compose_config
+from relx.build import sample_dir
+from relx.data.document_tasks import CdrDataModule, DocumentREDataModule
+from relx.data.settings import DataSettings
+from relx.encoders import EncoderSettings, load_encoder
+from relx.encoders.windows import WindowSpec, cut_windows, window_positions
+from relx.heads.docre import (
+    AtlopHead,
+    DocREBaselineHead,
+    PairOutput,
+    distance_bucket,
+    entity_states,
+    segment_logsumexp,
+)
+from relx.metrics.docred_scores import official_evaluate
+from relx.runs import train
+
+TINY = EncoderSettings(pretrained=False, config_overrides={
+    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64})  # fmt: skip
+DOCRED_FILES = {"train": "train_annotated.json", "validation": "dev.json", "test": "test.json"}
+
+
+@pytest.fixture(scope="module")
+def docred(tokenizer: Any) -> DocumentREDataModule:
+    dm = DocumentREDataModule(sample_dir("docred"), tokenizer, DataSettings(max_length=512, batch_size=2), files=DOCRED_FILES)
+    dm.setup()
+    return dm
+
+
+# ---- windows ---------------------------------------------------------------------------------------
+def test_window_positions_cover_every_token_with_the_tokenizer_specials(tokenizer: Any) -> None:
+    spec = WindowSpec.from_tokenizer(tokenizer, max_length=10)
+    assert spec.start_ids == (tokenizer.cls_token_id,) and spec.end_ids == (tokenizer.sep_token_id,)
+    for length in (5, 10, 11, 23, 40):
+        windows = window_positions(length, spec)
+        assert all(len(w) <= 10 and w[0] == 0 and w[-1] == length - 1 for w in windows)
+        assert set().union(*map(set, windows)) == set(range(length))  # nothing truncated
+        if length > 10:  # consecutive windows overlap by at least half a window's content
+            contents = [set(w[1:-1]) for w in windows]
+            assert all(len(a & b) >= spec.room // 2 for a, b in zip(contents, contents[1:], strict=False))
+
+
+def test_long_inputs_are_encoded_as_merged_windows(tokenizer: Any) -> None:
+    torch.manual_seed(0)
+    encoder = load_encoder(EncoderSettings(**{**TINY.__dict__, "attention": "capture", "max_window": 12}), tokenizer)
+    encoder.eval()
+    spec = encoder.windows
+    assert spec is not None and spec.max_length == 12
+    ids = torch.randint(1000, 2000, (2, 30))
+    ids[:, 0], ids[0, 29], ids[1, 9] = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.sep_token_id
+    mask = torch.ones_like(ids)
+    mask[1, 10:] = 0
+    ids[1, 10:] = 0
+    with torch.no_grad():
+        merged = encoder(ids, mask)
+        assert merged.hidden.shape == (2, 30, 32)  # the whole document, no truncation
+        # the short row (10 tokens) fits one window: exactly its ordinary encoding
+        plain = encoder.model(input_ids=ids[1:, :10], attention_mask=mask[1:, :10]).last_hidden_state
+        assert torch.allclose(merged.hidden[1, :10], plain[0], atol=1e-5)
+        # a token seen by one window only has that window's state; the average where windows overlap
+        windows = cut_windows(ids, mask, spec)
+        states = encoder.model(input_ids=windows.input_ids, attention_mask=windows.attention_mask).last_hidden_state
+        doc0 = (windows.document == 0).nonzero().squeeze(1).tolist()
+        seen = {p: [(w, j) for w in doc0 for j, q in enumerate(windows.positions[w].tolist()) if q == p] for p in range(30)}
+        for position, where in seen.items():
+            expected = torch.stack([states[w, j] for w, j in where]).mean(0)
+            assert torch.allclose(merged.hidden[0, position], expected, atol=1e-5)
+    for attention in merged.attentions or ():
+        rows = attention.sum(-1)
+        assert torch.allclose(rows[0], torch.ones_like(rows[0]), atol=1e-5)  # renormalised rows
+        assert torch.allclose(rows[1, :, :10], torch.ones(2, 10), atol=1e-5) and (rows[1, :, 10:] == 0).all()
+
+
+# ---- data ------------------------------------------------------------------------------------------
+def test_mentions_are_marked_and_mapped_to_their_subwords(docred: DocumentREDataModule, tokenizer: Any) -> None:
+    features = docred.features["train"][0]
+    doc = docred.examples["train"][0]
+    star = tokenizer.convert_tokens_to_ids("*")
+    mentions = [m for entity in doc.entities for m in entity.mentions]
+    for m, anchor, start, end in zip(
+        mentions, features["mention_anchor"], features["mention_start"], features["mention_end"], strict=True
+    ):
+        assert features["input_ids"][anchor] == star and features["input_ids"][end] == star
+        words = list(doc.words[m.start : m.end])
+        assert features["input_ids"][start:end] == tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+
+
+def test_batch_holds_every_ordered_pair_with_multi_hot_labels(docred: DocumentREDataModule) -> None:
+    batch = next(iter(docred.loader("validation")))
+    vocab = docred.vocabs["pair"]
+    assert vocab.labels[0] == "NA" and vocab.num_labels == 97
+    offset = 0
+    for b, example_id in enumerate(batch.example_ids.tolist()):
+        doc = docred.examples["validation"][example_id]
+        n = len(doc.entities)
+        rows = (batch.pair_doc == b).nonzero().squeeze(1)
+        assert rows.numel() == n * (n - 1)
+        heads = batch.entity_local[batch.pair_head[rows]].tolist()
+        tails = batch.entity_local[batch.pair_tail[rows]].tolist()
+        labels = batch.pair_labels[rows]
+        facts = {(heads[i], tails[i], vocab.label(r)) for i, r in labels[:, 1:].nonzero().tolist() for r in [r + 1]}
+        assert facts == set(doc.facts)
+        assert (labels[:, 0] == (labels[:, 1:].sum(-1) == 0)).all()
+        offset += n
+    assert batch.entity_doc.shape[0] == offset
+
+
+def _flags(dm: DocumentREDataModule) -> tuple[int, int]:
+    flagged = gold = 0
+    for batch in dm.loader("validation"):
+        assert (batch.pair_in_train & batch.pair_labels.bool() == batch.pair_in_train).all()  # only gold facts
+        flagged += int(batch.pair_in_train.sum())
+        gold += int(batch.pair_labels[:, 1:].sum())
+    return flagged, gold
+
+
+def test_ign_flags_mark_facts_whose_names_occur_in_train(docred: DocumentREDataModule, tokenizer: Any) -> None:
+    flagged, gold = _flags(docred)
+    expected = sum(docred._in_train(doc, h, t, r) for doc in docred.examples["validation"] for h, t, r in doc.facts)
+    assert flagged == expected and gold == sum(len(doc.facts) for doc in docred.examples["validation"])
+    # scoring the training documents themselves: every fact is "in train"
+    files = {"train": "train_annotated.json", "validation": "train_annotated.json"}
+    same = DocumentREDataModule(sample_dir("docred"), tokenizer, DataSettings(max_length=512), files=files)
+    flagged, gold = _flags(same)
+    assert flagged == gold > 0
+
+
+def test_training_pairs_sample_negatives_and_cap_pairs(docred: DocumentREDataModule) -> None:
+    batch = next(iter(docred.loader("train")))
+    batch.neg_multiple, batch.h_t_limit = 2, None
+    chosen = batch.training_pairs()
+    positive = batch.pair_labels[:, 1:].sum(-1) > 0
+    for b in range(len(batch)):
+        in_doc = batch.pair_doc[chosen] == b
+        n_pos = int(positive[batch.pair_doc == b].sum())
+        assert int(positive[chosen][in_doc].sum()) == n_pos  # every positive pair
+        assert int((~positive[chosen][in_doc]).sum()) == min(2 * n_pos, int((~positive[batch.pair_doc == b]).sum()))
+    batch.h_t_limit = 5
+    assert all(int((batch.pair_doc[batch.training_pairs()] == b).sum()) <= 5 for b in range(len(batch)))
+
+
+def test_long_documents_are_counted_not_truncated(tokenizer: Any) -> None:
+    dm = DocumentREDataModule(sample_dir("docred"), tokenizer, DataSettings(max_length=64), files=DOCRED_FILES)
+    dm.setup()
+    assert dm.encoding_stats["train"]["documents_windowed"] == len(dm.examples["train"])
+    longest = max(len(ids) for ids in dm.features["train"]["input_ids"])
+    assert longest > 64 and dm.data_summary()["train"]["documents_windowed"] == 20
+
+
+def test_cdr_pairs_are_the_listed_chemical_disease_pairs(tokenizer: Any) -> None:
+    dm = CdrDataModule(sample_dir("cdr"), tokenizer, DataSettings(max_length=512))
+    dm.setup()
+    assert dm.vocabs["pair"].labels == ["NA", "CID"]
+    batch = next(iter(dm.loader("validation")))
+    for b, example_id in enumerate(batch.example_ids.tolist()):
+        doc = dm.examples["validation"][example_id]
+        rows = (batch.pair_doc == b).nonzero().squeeze(1)
+        pairs = list(zip(batch.entity_local[batch.pair_head[rows]].tolist(),
+                         batch.entity_local[batch.pair_tail[rows]].tolist(), strict=True))  # fmt: skip
+        assert pairs == list(doc.candidate_pairs or ())
+        assert all(doc.entities[h].type == "Chemical" and doc.entities[t].type == "Disease" for h, t in pairs)
+
+
+# ---- heads -----------------------------------------------------------------------------------------
+def test_baseline_entity_is_mean_over_mentions_of_mean_over_subwords(docred: DocumentREDataModule) -> None:
+    batch = next(iter(docred.loader("validation")))
+    states = torch.randn(*batch.input_ids.shape, 3)
+    entities = entity_states(states, batch)
+    starts, ends = [], []
+    for f in (docred.features["validation"][i] for i in batch.example_ids.tolist()):
+        starts += f["mention_start"]
+        ends += f["mention_end"]
+    for e in range(batch.entity_doc.shape[0]):
+        mentions = (batch.mention_entity == e).nonzero().squeeze(1).tolist()
+        means = [states[batch.mention_doc[m], starts[m] : ends[m]].mean(0) for m in mentions]
+        assert torch.allclose(entities[e], torch.stack(means).mean(0), atol=1e-5)
+
+
+def test_distance_buckets_are_the_seed_dis2idx() -> None:
+    d = torch.tensor([0, 1, 2, 3, 4, 7, 8, 255, 256, 1000, -1, -3, -300])
+    assert distance_bucket(d).tolist() == [10, 11, 12, 12, 13, 13, 14, 18, 19, 19, 9, 8, 1]
+
+
+def test_entity_logsumexp_pooling() -> None:
+    values = torch.randn(5, 4)
+    segment = torch.tensor([0, 2, 0, 2, 2])
+    pooled = segment_logsumexp(values, segment, 3)
+    assert torch.allclose(pooled[0], torch.logsumexp(values[[0, 2]], 0))
+    assert torch.allclose(pooled[2], torch.logsumexp(values[[1, 3, 4]], 0))
+
+
+def test_atlop_context_pooling_equals_the_per_pair_definition(docred: DocumentREDataModule, tokenizer: Any) -> None:
+    torch.manual_seed(0)
+    encoder = load_encoder(EncoderSettings(**{**TINY.__dict__, "attention": "capture"}), tokenizer).eval()
+    head = AtlopHead(32, 97, emb_size=64, block_size=16).eval()
+    batch = next(iter(docred.loader("validation")))
+    encoded = encoder(batch.input_ids, batch.attention_mask)
+    attention = encoded.attentions[-1]
+    n = batch.entity_doc.shape[0]
+    entity_att = torch.stack([
+        attention[batch.mention_doc[m], :, batch.mention_anchor[m]].mean(0)
+        for m in [(batch.mention_entity == e).nonzero().squeeze(1) for e in range(n)]
+    ])  # fmt: skip
+    weights = (entity_att[batch.pair_head] * entity_att[batch.pair_tail]).mean(1)
+    weights = weights / (weights.sum(1, keepdim=True) + 1e-5)
+    expected = torch.stack([weights[p] @ encoded.hidden[batch.pair_doc[p]] for p in range(0, weights.shape[0], 37)])
+    pooled = head._pooled_context(weights, encoded.hidden, batch.pair_doc)
+    assert torch.allclose(pooled[::37], expected, atol=1e-5)
+    output = head(encoded, batch)
+    assert output.logits.shape == (batch.pair_head.shape[0], 97)
+
+
+def test_adaptive_threshold_loss_and_top_k_decoding() -> None:
+    head = AtlopHead(8, 4, emb_size=8, block_size=4, max_labels=1)
+    logits = torch.tensor([[0.0, 2.0, 1.0, -1.0], [1.0, 0.5, 0.2, -3.0]])
+    labels = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    output = PairOutput(logits, torch.arange(2))
+    batch = type("B", (), {"pair_labels": labels})()
+    # row 0: positives {1, 2} vs threshold: -log softmax([0,2,1])[1] - log softmax([0,2,1])[2];
+    #        threshold vs negatives {0(th), 3}: -log softmax([0,-1])[0]. row 1: only the threshold part
+    #        -log softmax([1, .5, .2, -3])[0]
+    lsm = torch.log_softmax
+    expected = (
+        -(lsm(torch.tensor([0.0, 2.0, 1.0]), 0)[1] + lsm(torch.tensor([0.0, 2.0, 1.0]), 0)[2])
+        - lsm(torch.tensor([0.0, -1.0]), 0)[0]
+        - lsm(torch.tensor([1.0, 0.5, 0.2, -3.0]), 0)[0]
+    ) / 2
+    assert torch.isclose(head.loss(output, batch), expected)
+    decoded = head.decode(output, batch)  # top-1 above the threshold logit; row 1: none -> NA
+    assert decoded.tolist() == [[False, True, False, False], [True, False, False, False]]
+
+
+def test_baseline_threshold_is_tuned_on_dev() -> None:
+    head = DocREBaselineHead(8, 3)
+    head.after_validation({"theta": 0.3, "f1": 0.5})
+    probs = torch.tensor([[0.9, 0.31, 0.29]])
+    decoded = head.decode(PairOutput(torch.logit(probs), torch.arange(1)), None)
+    assert decoded.tolist() == [[False, True, False]]
+
+
+# ---- end to end ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("task", "head"), [("redocred", "atlop"), ("redocred", "docre_baseline"), ("cdr", "atlop")])
+def test_document_re_trains_and_writes_official_outputs(tmp_path: Path, task: str, head: str) -> None:
+    cfg = compose_config([f"task={task}", f"head={head}", *TINY_FAST, "data.batch_size=4"])
+    metrics = train(cfg, tmp_path)
+    for key in ("val/f1", "val/ign_f1", "val/auc", "val/ign_auc", "val/best_f1", "val/theta", "val/na_acc"):
+        assert key in metrics
+    rows = json.loads((tmp_path / "result_validation.json").read_text())
+    assert all(set(r) >= {"title", "h_idx", "t_idx", "r"} for r in rows)
+    # relx's F1 / Ign F1 equal the official scorer's on the written result.json
+    official = json.loads((tmp_path / "official_validation.json").read_text())
+    assert metrics["val/f1"] == pytest.approx(official["f1"], abs=1e-6)
+    assert metrics["val/ign_f1"] == pytest.approx(official["ign_f1"], abs=1e-4)
+    assert (tmp_path / "pr_curve_validation.png").stat().st_size > 1000
+    if head == "docre_baseline":  # the dev-tuned threshold travels in the checkpoint
+        state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        assert float(state["heads.pair.theta"]) == pytest.approx(metrics["val/theta"], abs=1e-6)
+
+
+def test_default_job_is_docred_and_writes_a_test_submission(tmp_path: Path) -> None:
+    cfg = compose_config([*TINY_FAST])
+    assert (cfg["task"]["name"], cfg["head"]["kind"], cfg["data"]["max_length"]) == ("docred", "atlop", 512)
+    metrics = train(cfg, tmp_path)
+    assert "val/ign_f1" in metrics and not any(k.startswith("test/") for k in metrics)  # unlabelled test
+    titles = {r["title"] for r in json.loads((tmp_path / "result_test.json").read_text())}
+    test_titles = {d["title"] for d in json.loads((sample_dir("docred") / "test.json").read_text())}
+    assert titles <= test_titles
+    truth = json.loads((sample_dir("docred") / "dev.json").read_text())
+    train_docs = json.loads((sample_dir("docred") / "train_annotated.json").read_text())
+    rows = json.loads((tmp_path / "result_validation.json").read_text())
+    assert official_evaluate(rows, truth, train_docs)["f1"] == pytest.approx(metrics["val/f1"], abs=1e-6)
