@@ -161,6 +161,7 @@ TRAINER_KEYS = (
     "precision",
     "max_epochs",
     "max_steps",
+    "max_time",
     "gradient_clip_val",
     "accumulate_grad_batches",
     "val_check_interval",

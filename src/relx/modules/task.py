@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
@@ -117,11 +118,14 @@ class TaskModule(L.LightningModule):
         values = self.val_metrics.compute()
         self.log_dict(values, prog_bar=True, sync_dist=True)
         self.val_metrics.reset()
-        # Heads that tune a decision rule on dev (the DocRE baseline's threshold) see the results;
-        # every rank gets the same gathered values, so the tuned state stays equal across ranks.
-        plain = {k.removeprefix("val/"): float(v) for k, v in values.items()}
-        for _, head in self.named_heads():
-            head.after_validation(plain)
+        # While fitting, heads that tune a decision rule on dev (the DocRE baseline's threshold) see the
+        # results; every rank gets the same gathered values, so the tuned state stays equal across ranks.
+        # A checkpoint evaluated later keeps the rule it was saved with, so its metrics and prediction
+        # files agree.
+        if self.trainer.state.fn == TrainerFn.FITTING:
+            plain = {k.removeprefix("val/"): float(v) for k, v in values.items()}
+            for _, head in self.named_heads():
+                head.after_validation(plain)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics, "test")

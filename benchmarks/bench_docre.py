@@ -1,0 +1,138 @@
+"""Document-level RE heads on one encoder and the same batches: training throughput (documents/s) and
+peak memory of ``docre_baseline`` and ``atlop`` against an encoder-only forward/backward (the heads'
+overhead), each also with long documents cut into windows (``--window``, default 256 tokens, so most
+DocRED documents need two or three windows). Each variant runs in its own child process. Writes JSON
+under ``benchmarks/results/``; the last line gives each head's throughput relative to the encoder alone.
+
+    python benchmarks/bench_docre.py [--device cuda --precision bf16] [--data-dir ../shared/data/redocred]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb
+
+VARIANTS = {  # name -> (head, windowed)
+    "encoder_only": ("encoder", False),
+    "docre_baseline": ("baseline", False),
+    "atlop": ("atlop", False),
+    "encoder_only_windowed": ("encoder", True),
+    "docre_baseline_windowed": ("baseline", True),
+    "atlop_windowed": ("atlop", True),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=None, help="default: ../shared/data/redocred, else the bundled sample")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup-steps", type=int, default=2)
+    p.add_argument("--window", type=int, default=256, help="window length of the *_windowed variants")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--only", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.data_dir is None:
+        from relx.build import sample_dir
+
+        shared = SHARED / "redocred"
+        args.data_dir = str(shared) if shared.is_dir() else str(sample_dir("redocred"))
+    return args
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from torchmetrics import MetricCollection
+
+    from relx.data.document_tasks import DocumentREDataModule
+    from relx.data.settings import DataSettings
+    from relx.encoders import EncoderSettings, load_encoder, load_tokenizer
+    from relx.heads import AtlopHead, DocREBaselineHead
+    from relx.heads.docre import PairHead
+    from relx.modules import TaskModule
+
+    head_kind, windowed = VARIANTS[args.only]
+    settings = EncoderSettings(attention="capture" if head_kind == "atlop" else "sdpa")
+    if windowed:
+        settings.max_window = args.window
+    tokenizer = load_tokenizer(settings)
+    has_train = (Path(args.data_dir) / "train_revised.json").is_file()  # ../shared/data/redocred has dev only
+    files = {"train": "train_revised.json" if has_train else "dev_revised.json", "validation": None}
+    data = DataSettings(batch_size=args.batch_size, max_length=512, cache_dir=None)
+    dm = DocumentREDataModule(args.data_dir, tokenizer, data, files=files, marker=None if head_kind == "baseline" else "*")
+    dm.setup()
+    encoder = load_encoder(settings, tokenizer)
+    n_labels = dm.vocabs["pair"].num_labels
+
+    class EncoderOnly(PairHead):
+        """No head: the loss is a function of every encoder state, so the backward pass is the encoder's."""
+
+        def forward(self, encoded: Any, batch: Any) -> Any:
+            return encoded.hidden
+
+        def loss(self, output: Any, batch: Any) -> Any:
+            return output.float().pow(2).mean()
+
+    head: Any = {
+        "encoder": lambda: EncoderOnly(),
+        "baseline": lambda: DocREBaselineHead(encoder.hidden_size, n_labels),
+        "atlop": lambda: AtlopHead(encoder.hidden_size, n_labels),
+    }[head_kind]()
+    module = TaskModule(encoder, {"pair": head}, MetricCollection({}))
+    loader = dm.train_dataloader()
+    lengths = [len(ids) for ids in dm.features["train"]["input_ids"]]
+    elapsed = fit_timed(module, loader, args)
+    return {
+        "documents_per_s": args.steps * args.batch_size / elapsed,
+        "peak_memory_mb": peak_memory_mb(args.device),
+        "documents_needing_windows": sum(n > (args.window if windowed else 512) for n in lengths),
+        "documents": len(lengths),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.only:
+        print("RESULT " + json.dumps(run(args)), flush=True)
+        return
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    results = {}
+    for name in VARIANTS:
+        done = subprocess.run([sys.executable, __file__, *argv, "--only", name], capture_output=True, text=True, env=env)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        if done.returncode != 0 or not lines:
+            sys.stderr.write(done.stderr[-4000:])
+            raise SystemExit(f"{name} failed (exit {done.returncode})")
+        results[name] = r = json.loads(lines[-1][len("RESULT ") :])
+        print(f"{name:>24}: {r['documents_per_s']:7.2f} documents/s  peak {r['peak_memory_mb']:.0f} MB", flush=True)
+    ratios = {
+        name: results[name]["documents_per_s"] / results["encoder_only_windowed" if "windowed" in name else "encoder_only"]["documents_per_s"]
+        for name in VARIANTS
+        if not name.startswith("encoder_only")
+    }
+    report = {
+        "benchmark": "docre_heads_training",
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "settings": {k: v for k, v in vars(args).items() if k != "only"},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "results": results,
+        "ratio_head_over_encoder_only_documents_per_s": ratios,
+    }
+    out = ROOT / "benchmarks" / "results" / f"docre_heads_{args.device}_{args.precision}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    print("documents/s relative to the encoder alone: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()
