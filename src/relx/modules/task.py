@@ -163,9 +163,19 @@ class TaskModule(L.LightningModule):
             ]
         return [g for g in groups if g["params"]]
 
+    def _mixed_precision_with_clipping(self) -> bool:
+        trainer = self._trainer
+        if trainer is None:
+            return False
+        return "mixed" in str(trainer.precision) and bool(trainer.gradient_clip_val)
+
     def configure_optimizers(self) -> Any:
-        # The fused kernel (one launch for all parameters) exists for CUDA and CPU tensors.
+        # The fused kernel (one launch for all parameters) exists for CUDA and CPU tensors. Lightning
+        # cannot clip gradients under mixed precision for an optimizer that unscales them itself (the
+        # fused kernel does), so with both, the multi-tensor (foreach) kernel is used instead.
         fused = self.optim.fused if self.optim.fused is not None else self.device.type in ("cuda", "cpu")
+        if fused and self._mixed_precision_with_clipping():
+            fused = False
         optimizer = torch.optim.AdamW(
             self.parameter_groups(),
             betas=(self.optim.betas[0], self.optim.betas[1]),
