@@ -33,7 +33,9 @@ DOCRED_FILES = {"train": "train_annotated.json", "validation": "dev.json", "test
 
 @pytest.fixture(scope="module")
 def docred(tokenizer: Any) -> DocumentREDataModule:
-    dm = DocumentREDataModule(sample_dir("docred"), tokenizer, DataSettings(max_length=512, batch_size=2), files=DOCRED_FILES)
+    dm = DocumentREDataModule(
+        sample_dir("docred"), tokenizer, DataSettings(max_length=512, batch_size=2), files=DOCRED_FILES
+    )
     dm.setup()
     return dm
 
@@ -72,7 +74,9 @@ def test_long_inputs_are_encoded_as_merged_windows(tokenizer: Any) -> None:
         windows = cut_windows(ids, mask, spec)
         states = encoder.model(input_ids=windows.input_ids, attention_mask=windows.attention_mask).last_hidden_state
         doc0 = (windows.document == 0).nonzero().squeeze(1).tolist()
-        seen = {p: [(w, j) for w in doc0 for j, q in enumerate(windows.positions[w].tolist()) if q == p] for p in range(30)}
+        seen = {
+            p: [(w, j) for w in doc0 for j, q in enumerate(windows.positions[w].tolist()) if q == p] for p in range(30)
+        }
         for position, where in seen.items():
             expected = torch.stack([states[w, j] for w, j in where]).mean(0)
             assert torch.allclose(merged.hidden[0, position], expected, atol=1e-5)
@@ -93,7 +97,10 @@ def test_mentions_are_marked_and_mapped_to_their_subwords(docred: DocumentREData
     ):
         assert features["input_ids"][anchor] == star and features["input_ids"][end] == star
         words = list(doc.words[m.start : m.end])
-        assert features["input_ids"][start:end] == tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+        assert (
+            features["input_ids"][start:end]
+            == tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+        )
 
 
 def test_batch_holds_every_ordered_pair_with_multi_hot_labels(docred: DocumentREDataModule) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,7 +152,9 @@ class DocumentCollator:
             cell = {(h, t): i for i, (h, t) in enumerate(zip(heads.tolist(), tails.tolist(), strict=True))}
             gold = torch.zeros(len(heads), self.num_relations)
             in_train = torch.zeros(len(heads), self.num_relations, dtype=torch.bool)
-            for h, t, r, seen in zip(f["fact_head"], f["fact_tail"], f["fact_relation"], f["fact_in_train"], strict=True):
+            for h, t, r, seen in zip(
+                f["fact_head"], f["fact_tail"], f["fact_relation"], f["fact_in_train"], strict=True
+            ):
                 row = cell.get((h, t))
                 if row is not None:
                     gold[row, r] = 1.0
@@ -228,7 +230,8 @@ class DocumentREDataModule(TaskDataModule[Document]):
     def relations(self) -> dict[str, str]:
         """Relation id -> name, in the order of the relation file."""
         if self._relations is None:
-            local = self._data_dir_for_relations / self.relation_file if self._data_dir_for_relations else None
+            folder, name = self._data_dir_for_relations, self.relation_file
+            local = folder / name if folder is not None and name else None
             path = local if local is not None and local.is_file() else BUNDLED_REL_INFO
             self._relations = read_rel_info(path)
         return self._relations
@@ -302,8 +305,9 @@ class DocumentREDataModule(TaskDataModule[Document]):
                 if w in closes:
                     ids += marker
             ids += end_ids
-            starts = [first[s] for s in batch["mention_start"][i]]
-            ends = [max(after[e - 1], first[s] + 1) for s, e in zip(batch["mention_start"][i], batch["mention_end"][i])]
+            spans = list(zip(batch["mention_start"][i], batch["mention_end"][i], strict=True))
+            starts = [first[s] for s, _ in spans]
+            ends = [max(after[e - 1], first[s] + 1) for s, e in spans]  # a word without subwords: one token
             out["input_ids"].append(ids)
             out["mention_start"].append(starts)
             out["mention_end"].append(ends)
@@ -374,7 +378,9 @@ class DocumentREDataModule(TaskDataModule[Document]):
         and the number of gold facts — the inputs of the seed's precision-recall sweep."""
         import numpy as np
 
-        scores, correct, in_train = [], [], []
+        scores: list[Any] = []
+        correct: list[Any] = []
+        in_train: list[Any] = []
         n_gold = 0
         for doc, predicted in zip(self.examples[split], predictions["pair"], strict=True):
             pair_scores = np.asarray(predicted["scores"], dtype=np.float32)  # [pairs, relations - 1]
@@ -390,7 +396,12 @@ class DocumentREDataModule(TaskDataModule[Document]):
             correct.append(gold.reshape(-1))
             in_train.append(seen.reshape(-1))
         cat = np.concatenate
-        return cat(scores or [np.zeros(0)]), cat(correct or [np.zeros(0, bool)]), cat(in_train or [np.zeros(0, bool)]), n_gold
+        return (
+            cat(scores or [np.zeros(0)]),
+            cat(correct or [np.zeros(0, bool)]),
+            cat(in_train or [np.zeros(0, bool)]),
+            n_gold,
+        )
 
     def read_raw(self, path: str | Path) -> list[Document]:
         return self.read_documents(Path(path))[0]
@@ -412,13 +423,20 @@ class CdrDataModule(DocumentREDataModule):
     ``test_filter.data``): chemical -> disease candidate pairs as listed (``not_include`` skipped, as
     ATLOP does), one relation ``CID``."""
 
-    def __init__(self, *args: Any, files: dict[str, str | None] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None,
+        tokenizer: PreTrainedTokenizerBase,
+        settings: DataSettings | None = None,
+        vocabs: dict[str, LabelVocab] | None = None,
+        files: dict[str, str | None] | None = None,
+        marker: str | None = "*",
+    ) -> None:
         files = files or {"train": "train_filter.data", "validation": "dev_filter.data", "test": "test_filter.data"}
-        super().__init__(*args, files=files, relation_file=None, **kwargs)
+        super().__init__(data_dir, tokenizer, settings, vocabs, files=files, relation_file=None, marker=marker)
 
     def relations(self) -> dict[str, str]:
         return {"CID": "chemical-induced disease"}
 
     def read_documents(self, path: Path) -> tuple[list[Document], dict[str, int]]:
         return read_cdr(path)
-

@@ -85,8 +85,8 @@ def cut_windows(input_ids: Tensor, attention_mask: Tensor, spec: WindowSpec) -> 
     rows: list[list[int]] = []
     owners: list[int] = []
     for b, length in enumerate(lengths):
-        for positions in window_positions(int(length), spec):
-            rows.append(positions)
+        for window in window_positions(int(length), spec):
+            rows.append(window)
             owners.append(b)
     width = max(len(r) for r in rows)
     positions = torch.full((len(rows), width), -1, dtype=torch.long, device=input_ids.device)

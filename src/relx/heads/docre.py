@@ -77,7 +77,7 @@ class PairHead(Head):
 
     def per_example(self, output: PairOutput, decoded: Tensor, batch: Any) -> list[dict[str, Any]]:
         """Per document: its candidate pairs (local entity ids), their relation scores ``[pairs,
-        relations - 1]`` (float16, for the precision-recall curve) and the predicted facts
+        relations - 1]`` (for the precision-recall curve) and the predicted facts
         ``(head, tail, relation id, score)``."""
         scores = self.scores(output)[:, 1:].float().cpu()
         chosen = decoded[:, 1:].cpu()
@@ -90,7 +90,7 @@ class PairHead(Head):
             pairs = list(zip(heads[rows].tolist(), tails[rows].tolist(), strict=True))
             hits = chosen[rows].nonzero().tolist()
             facts = [(*pairs[p], r + 1, float(scores[rows[p], r])) for p, r in hits]
-            result.append({"pairs": pairs, "scores": scores[rows].half().numpy(), "facts": facts})
+            result.append({"pairs": pairs, "scores": scores[rows].numpy(), "facts": facts})
         return result
 
     def after_validation(self, values: dict[str, float]) -> None:
@@ -119,6 +119,8 @@ class DocREBaselineHead(PairHead):
     A relation is predicted when its probability reaches ``theta``, which is re-tuned on the dev set at
     every validation (the best-F1 point of the seed's precision-recall sweep) and stored with the
     weights, so the test set is scored with the dev threshold."""
+
+    theta: Tensor
 
     def __init__(
         self,

@@ -2,8 +2,8 @@
 ``(predictions, batch)``: the heads' decoded outputs by label space, and the gold batch."""
 
 from relx.metrics.attachment import AttachmentScores
-from relx.metrics.docred_scores import DocREScores
 from relx.metrics.classification import LabelAccuracy, SentenceFrameAccuracy
+from relx.metrics.docred_scores import DocREScores
 from relx.metrics.relation_scores import KlueReScores, SemEvalScores
 from relx.metrics.seqeval_scores import SeqevalScores, sequences_from_ids
 

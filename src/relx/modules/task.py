@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import lightning as L
-from lightning.pytorch.trainer.states import TrainerFn
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
