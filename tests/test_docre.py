@@ -288,3 +288,49 @@ def test_default_job_is_docred_and_writes_a_test_submission(tmp_path: Path) -> N
     train_docs = json.loads((sample_dir("docred") / "train_annotated.json").read_text())
     rows = json.loads((tmp_path / "result_validation.json").read_text())
     assert official_evaluate(rows, truth, train_docs)["f1"] == pytest.approx(metrics["val/f1"], abs=1e-6)
+
+
+def test_cli_evaluate_and_predict_from_a_docre_checkpoint(tmp_path: Path) -> None:
+    from test_train import run_cli
+
+    run_dir = tmp_path / "run"
+    args = ["task=redocred", "head=atlop", *TINY_FAST, "data.batch_size=4", "trainer.max_steps=3"]
+    done = run_cli("relx.train", *args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "val/ign_f1" in done.stdout
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    out = tmp_path / "eval"
+    done = run_cli("relx.evaluate", f"ckpt_path={ckpt}", "split=validation", f"output_dir={out}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["val/f1"] == pytest.approx(trained["val/f1"], abs=1e-6)
+    assert (out / "result_validation.json").is_file()
+
+    documents = sample_dir("docred") / "test.json"  # DocRED's unlabelled test documents
+    output = tmp_path / "facts.jsonl"
+    done = run_cli("relx.predict", f"ckpt_path={ckpt}", f"input={documents}", f"output={output}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["title"] for r in rows] == [d["title"] for d in json.loads(documents.read_text())]
+
+
+def test_cli_names_the_document_and_field_of_bad_docred_input(tmp_path: Path) -> None:
+    from test_train import run_cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    docs = json.loads((sample_dir("redocred") / "dev_revised.json").read_text())
+    docs[1]["vertexSet"][0][0]["pos"] = [0, 999]
+    (data / "train_revised.json").write_text(json.dumps(docs))
+    done = run_cli(
+        "relx.train",
+        "task=redocred",
+        "encoder=tiny",
+        f"data_dir={data}",
+        f"hydra.run.dir={tmp_path / 'r'}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    title = docs[1]["title"]
+    assert f"train_revised.json: document 1 (title '{title}'): field vertexSet[0][0].pos" in done.stderr
+    assert "mention position outside its sentence" in done.stderr

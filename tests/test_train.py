@@ -151,7 +151,8 @@ def test_cli_train_evaluate_predict(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["data_dir=/nonexistent/dir"], "/nonexistent/dir: data directory not found"),
-        (["head=sequence"], "head=sequence does not fit task=mit_movie"),
+        (["head=sequence"], "head=sequence does not fit task=docred"),
+        (["task=mit_movie"], "head=docre_baseline does not fit task=mit_movie: its labels suit head=token"),
         (["data.batchsize=3"], "data.batchsize"),
     ],
 )
@@ -166,7 +167,10 @@ def test_cli_names_the_bad_line_of_a_data_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "engtrain.bio").write_text("O\twhat\nB-ACTOR bruce\n", encoding="utf-8")
-    done = run_cli("relx.train", "encoder=tiny", f"data_dir={data}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    done = run_cli(
+        "relx.train", "task=mit_movie", "head=token", "encoder=tiny", f"data_dir={data}",
+        f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 2
     assert f"{data / 'engtrain.bio'}:2: expected 'TAG<TAB>word'" in done.stderr
 
