@@ -290,7 +290,7 @@ def test_default_job_is_docred_and_writes_a_test_submission(tmp_path: Path) -> N
     assert official_evaluate(rows, truth, train_docs)["f1"] == pytest.approx(metrics["val/f1"], abs=1e-6)
 
 
-def test_cli_evaluate_and_predict_from_a_docre_checkpoint(tmp_path: Path) -> None:
+def test_cli_predicts_facts_from_a_docre_checkpoint(tmp_path: Path) -> None:
     from test_train import run_cli
 
     run_dir = tmp_path / "run"
@@ -298,14 +298,7 @@ def test_cli_evaluate_and_predict_from_a_docre_checkpoint(tmp_path: Path) -> Non
     done = run_cli("relx.train", *args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "val/ign_f1" in done.stdout
-    trained = json.loads((run_dir / "metrics.json").read_text())
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    out = tmp_path / "eval"
-    done = run_cli("relx.evaluate", f"ckpt_path={ckpt}", "split=validation", f"output_dir={out}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads((out / "metrics.json").read_text())["val/f1"] == pytest.approx(trained["val/f1"], abs=1e-6)
-    assert (out / "result_validation.json").is_file()
-
     documents = sample_dir("docred") / "test.json"  # DocRED's unlabelled test documents
     output = tmp_path / "facts.jsonl"
     done = run_cli("relx.predict", f"ckpt_path={ckpt}", f"input={documents}", f"output={output}", cwd=tmp_path)

@@ -95,6 +95,8 @@ class Interrupt(L.Callback):
 
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> None:
     overrides = [
+        "task=mit_movie",
+        "head=token",
         "encoder=tiny",
         "trainer.max_epochs=3",
         "trainer.limit_train_batches=4",
