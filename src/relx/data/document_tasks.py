@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import torch
@@ -203,6 +203,9 @@ class DocumentREDataModule(TaskDataModule[Document]):
     """
 
     encoding_version = 1
+    default_files: ClassVar[dict[str, str | None]] = {
+        "train": "train_annotated.json", "validation": "dev.json", "test": "test.json",
+    }  # fmt: skip
 
     def __init__(
         self,
@@ -214,7 +217,7 @@ class DocumentREDataModule(TaskDataModule[Document]):
         relation_file: str | None = "rel_info.json",
         marker: str | None = "*",
     ) -> None:
-        self.files = dict(files or {"train": "train_annotated.json", "validation": "dev.json", "test": "test.json"})
+        self.files = dict(files or self.default_files)
         self.relation_file = relation_file
         self.marker = marker
         self._relations: dict[str, str] | None = None
@@ -423,17 +426,9 @@ class CdrDataModule(DocumentREDataModule):
     ``test_filter.data``): chemical -> disease candidate pairs as listed (``not_include`` skipped, as
     ATLOP does), one relation ``CID``."""
 
-    def __init__(
-        self,
-        data_dir: str | Path | None,
-        tokenizer: PreTrainedTokenizerBase,
-        settings: DataSettings | None = None,
-        vocabs: dict[str, LabelVocab] | None = None,
-        files: dict[str, str | None] | None = None,
-        marker: str | None = "*",
-    ) -> None:
-        files = files or {"train": "train_filter.data", "validation": "dev_filter.data", "test": "test_filter.data"}
-        super().__init__(data_dir, tokenizer, settings, vocabs, files=files, relation_file=None, marker=marker)
+    default_files: ClassVar[dict[str, str | None]] = {
+        "train": "train_filter.data", "validation": "dev_filter.data", "test": "test_filter.data",
+    }  # fmt: skip
 
     def relations(self) -> dict[str, str]:
         return {"CID": "chemical-induced disease"}

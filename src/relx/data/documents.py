@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relx.data.readers import read_text
 from relx.errors import DataFormatError
 
 CDR_LABELS = ("1:CID:2", "1:NR:2", "not_include")
@@ -69,20 +70,8 @@ class Document:
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise DataFormatError(path, "file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, f"not UTF-8 text ({err})") from err
-    if not text.strip():
-        raise DataFormatError(path, "file is empty")
-    return text
-
-
 def _load_json(path: Path) -> Any:
-    text = _read_text(path)
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -395,7 +384,7 @@ def read_cdr(path: str | Path) -> tuple[list[Document], dict[str, int]]:
         0,
     )  # fmt: skip
     documents: list[Document] = []
-    for lineno, raw in enumerate(_read_text(path).splitlines(), start=1):
+    for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
         if not raw.strip():
             continue
         documents.append(_cdr_document(path, lineno, len(documents), raw, stats))

@@ -25,16 +25,22 @@ class ReadStats:
     repaired_tags: int = 0
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a data file (a byte-order mark is dropped); missing, undecodable or empty files
+    are ``DataFormatError``s."""
     if not path.is_file():
         raise DataFormatError(path, "file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataFormatError(path, f"not UTF-8 text ({err})") from err
     if not text.strip():
         raise DataFormatError(path, "file is empty")
-    return text.splitlines()
+    return text
+
+
+def _read_lines(path: Path) -> list[str]:
+    return read_text(path).splitlines()
 
 
 def _checked_tags(path: Path, line_of: list[int], tags: list[str], stats: ReadStats) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relx.data.readers import read_text
 from relx.errors import DataFormatError
 
 SEMEVAL_RELATIONS = (
@@ -74,21 +75,12 @@ def _check_label(label: str, labels: set[str] | None, where: str) -> str:
     return label
 
 
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise DataFormatError(path, "file not found")
-    text = path.read_text(encoding="utf-8-sig")
-    if not text.strip():
-        raise DataFormatError(path, "file is empty")
-    return text
-
-
 def read_semeval(path: str | Path, labels: set[str] | None = None) -> list[RelationExample]:
     """Either SemEval layout, told apart by the first line: ``ID<TAB>"sentence"`` starts the official
     4-line blocks (``TRAIN_FILE.TXT``, ``TEST_FILE_FULL.TXT``, or unlabelled ``TEST_FILE.TXT``);
     otherwise each line is ``LABEL<TAB>sentence`` (``train.tsv``), whose example ids are line numbers."""
     path = Path(path)
-    lines = _read_text(path).splitlines()
+    lines = read_text(path).splitlines()
     first = next(line for line in lines if line.strip())
     if re.match(r'^\d+\t"', first):
         return _read_semeval_blocks(path, lines, labels)
@@ -143,7 +135,7 @@ def read_klue_re(path: str | Path, labels: set[str] | None = None) -> list[Relat
     """KLUE-RE: a JSON list (or JSON lines) of ``{guid, sentence, subject_entity, object_entity, label}``;
     entity offsets ``start_idx``/``end_idx`` are inclusive and must match ``word``."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     try:
         records = (
             json.loads(text)
@@ -182,7 +174,7 @@ def _klue_entity(entity: dict[str, Any], sentence: str, where: str, key: str) ->
 def read_relation_labels(path: str | Path) -> list[str]:
     """Label inventory: ``relation_list.json`` (``{"relations": [...]}``) or one label a line (``label.txt``)."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     if path.suffix == ".json":
         try:
             labels = json.loads(text)["relations"]
