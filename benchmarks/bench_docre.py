@@ -15,12 +15,11 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb
+from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, run_variants
 
 VARIANTS = {  # name -> (head, mention markers, windowed); each head is compared with the encoder on the same input
     "encoder_only": ("encoder", True, False),
@@ -111,18 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.only:
         print("RESULT " + json.dumps(run(args)), flush=True)
         return
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    results = {}
-    for name in VARIANTS:
-        done = subprocess.run(
-            [sys.executable, __file__, *argv, "--only", name], capture_output=True, text=True, env=env
-        )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode != 0 or not lines:
-            sys.stderr.write(done.stderr[-4000:])
-            raise SystemExit(f"{name} failed (exit {done.returncode})")
-        results[name] = r = json.loads(lines[-1][len("RESULT ") :])
-        print(f"{name:>24}: {r['documents_per_s']:7.2f} documents/s  peak {r['peak_memory_mb']:.0f} MB", flush=True)
+    results = run_variants(
+        __file__, argv, list(VARIANTS),
+        lambda name, r: f"{name:>24}: {r['documents_per_s']:7.2f} documents/s  peak {r['peak_memory_mb']:.0f} MB",
+    )  # fmt: skip
     ratios = {
         name: results[name]["documents_per_s"] / results[ref]["documents_per_s"] for name, ref in BASELINE_OF.items()
     }

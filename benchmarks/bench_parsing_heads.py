@@ -14,11 +14,10 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 from typing import Any
 
-from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb
+from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, run_variants
 
 VARIANTS = {  # name -> (head, encoder attention)
     "token": ("token", "sdpa"),
@@ -94,19 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.only:
         print("RESULT " + json.dumps(run(args)), flush=True)
         return
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    results = {}
-    for name in VARIANTS:
-        done = subprocess.run(
-            [sys.executable, __file__, *argv, "--only", name], capture_output=True, text=True, env=env
-        )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode != 0 or not lines:
-            sys.stderr.write(done.stderr[-4000:])
-            raise SystemExit(f"{name} failed (exit {done.returncode})")
-        results[name] = json.loads(lines[-1][len("RESULT ") :])
-        r = results[name]
-        print(f"{name:>17}: {r['samples_per_s']:7.1f} samples/s  peak {r['peak_memory_mb']:.0f} MB")
+    results = run_variants(
+        __file__, argv, list(VARIANTS),
+        lambda name, r: f"{name:>17}: {r['samples_per_s']:7.1f} samples/s  peak {r['peak_memory_mb']:.0f} MB",
+    )  # fmt: skip
     report = {
         "benchmark": "parsing_heads_training",
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -26,6 +26,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,24 @@ class StepTimer:
         self._sync()
         assert self.start is not None, "fewer steps than warm-up steps"
         return time.perf_counter() - self.start
+
+
+def run_variants(
+    script: str, argv: list[str], names: list[str], show: Callable[[str, dict[str, Any]], str]
+) -> dict[str, Any]:
+    """Run ``script argv --only NAME`` in a child process per variant (fresh memory peak each) and collect
+    the ``RESULT {json}`` line each prints; ``show`` formats one progress line per variant."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    results: dict[str, Any] = {}
+    for name in names:
+        done = subprocess.run([sys.executable, script, *argv, "--only", name], capture_output=True, text=True, env=env)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        if done.returncode != 0 or not lines:
+            sys.stderr.write(done.stderr[-4000:])
+            raise SystemExit(f"{name} failed (exit {done.returncode})")
+        results[name] = json.loads(lines[-1][len("RESULT ") :])
+        print(show(name, results[name]), flush=True)
+    return results
 
 
 def fit_timed(module: Any, loader: Any, args: argparse.Namespace) -> float:
