@@ -11,7 +11,8 @@ class DataSettings:
 
     ``train_fraction`` trains on a deterministic subset (seed 000's 10/50/100 % table);
     ``dev_fraction`` carves a deterministic dev split from train when the data has none;
-    ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``).
+    ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``);
+    ``doc_stride``: tokens shared by consecutive windows of a long context (span QA).
     """
 
     batch_size: int = 32
@@ -25,6 +26,7 @@ class DataSettings:
     pad_to_multiple_of: int = 1
     cache_dir: str | None = None
     subword: str = "first"
+    doc_stride: int = 128
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction <= 1.0:

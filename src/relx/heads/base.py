@@ -20,6 +20,9 @@ class Head(nn.Module):
     """
 
     label_space: ClassVar[str]
+    # The batch attribute holding this head's gold labels (None: the label space's usual one, see
+    # ``TaskModule.GOLD_FIELDS``); evaluation computes a loss only when it is present.
+    gold_field: ClassVar[str | None] = None
 
     def forward(self, encoded: Encoded, batch: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError

@@ -3,15 +3,18 @@
 
 from relx.metrics.attachment import AttachmentScores
 from relx.metrics.classification import LabelAccuracy, SentenceFrameAccuracy
+from relx.metrics.mrc_scores import ChoiceAccuracy, SpanQAScores
 from relx.metrics.relation_scores import KlueReScores, SemEvalScores
 from relx.metrics.seqeval_scores import SeqevalScores, sequences_from_ids
 
 __all__ = [
     "AttachmentScores",
+    "ChoiceAccuracy",
     "KlueReScores",
     "LabelAccuracy",
     "SemEvalScores",
     "SentenceFrameAccuracy",
     "SeqevalScores",
+    "SpanQAScores",
     "sequences_from_ids",
 ]
