@@ -40,10 +40,11 @@ from relx.data.mrc import (
 )
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
-from relx.errors import ConfigError
+from relx.errors import ConfigError, DataFormatError
 from relx.io import atomic_write, write_json_atomic
 
 log = logging.getLogger(__name__)
+MAX_CHOICES = 64
 
 
 # ---- extractive QA ---------------------------------------------------------------------------------
@@ -304,8 +305,9 @@ class ChoiceCollator:
 
 
 class ChoiceDataModule(TaskDataModule[ChoiceExample]):
-    """Shared machinery of multiple-choice tasks. Vocabulary ``choice``: candidate positions
-    (``"0"``, ``"1"``, ...) up to the most candidates of a training question."""
+    """Shared machinery of multiple-choice tasks. Vocabulary ``choice``: candidate positions ``"0"`` ..
+    ``"63"`` (``MAX_CHOICES``): the head scores any number of candidates, so a model trained on 4 can
+    choose among all paragraphs of an article."""
 
     encoding_version = 1
 
@@ -322,8 +324,7 @@ class ChoiceDataModule(TaskDataModule[ChoiceExample]):
         self._collator = ChoiceCollator(tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
 
     def build_vocabs(self, train: list[ChoiceExample]) -> dict[str, LabelVocab]:
-        widest = max(len(ex.candidates) for ex in train)
-        return {"choice": LabelVocab([str(i) for i in range(widest)])}
+        return {"choice": LabelVocab([str(i) for i in range(MAX_CHOICES)])}
 
     def carve_dev_split(self, train: list[ChoiceExample]) -> tuple[list[ChoiceExample], list[ChoiceExample]]:
         return carve_by_article(train, self.settings.dev_fraction, self.settings.seed)
@@ -335,6 +336,11 @@ class ChoiceDataModule(TaskDataModule[ChoiceExample]):
     truncation = "only_second"
 
     def columns(self, examples: list[ChoiceExample], split: str) -> dict[str, list[Any]]:
+        for ex in examples:
+            if len(ex.candidates) > MAX_CHOICES:
+                raise DataFormatError(
+                    ex.source, f"{len(ex.candidates)} candidates: at most {MAX_CHOICES} are supported"
+                )
         return {
             "question": [ex.question for ex in examples],
             "candidates": [list(ex.candidates) for ex in examples],
@@ -374,7 +380,7 @@ class ChoiceDataModule(TaskDataModule[ChoiceExample]):
         probs = predictions.get("choice_probs")
         records = []
         for i, ex in enumerate(examples):
-            chosen = int(predictions["choice"][i])
+            chosen = int(predictions["choice"][i])  # a position label "0", "1", ...
             record: dict[str, Any] = {"id": ex.id, "question": ex.question, "pred": chosen, "gold": ex.label}
             if ex.passage:  # C3: the candidates are answers
                 record["pred_answer"] = ex.candidates[chosen]
