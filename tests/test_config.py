@@ -25,6 +25,10 @@ TASK_HEADS = {
     "klue_re": ["rbert", "sequence"],
     "ud_ewt": ["biaffine", "pairwise_attention"],
     "ptb_sd": ["biaffine", "pairwise_attention"],
+    "cmrc2018": ["span_qa"],
+    "drcd": ["span_qa"],
+    "drcd_select": ["choice"],
+    "c3": ["choice"],
 }
 
 
