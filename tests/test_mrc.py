@@ -140,6 +140,10 @@ def test_padded_candidates_never_win_and_carry_no_probability() -> None:
     assert head.probabilities(logits)[0, 2:].sum() == 0.0
     loss = head.loss(logits, batch)
     assert torch.isfinite(loss)
+    smoothed = ChoiceHead(hidden_size=4, num_labels=4, dropout=0.0, label_smoothing=0.1)
+    smoothed.load_state_dict(head.state_dict())
+    # with smoothing over the real candidates only, the loss stays finite and close to the plain one
+    assert torch.isfinite(smoothed.loss(logits, batch)) and smoothed.loss(logits, batch) < loss + 1.0
 
 
 # ---- readers --------------------------------------------------------------------------------------

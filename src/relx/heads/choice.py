@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from relx.encoders import Encoded
@@ -47,7 +46,14 @@ class ChoiceHead(Head):
 
     def loss(self, output: Tensor, batch: Any) -> Tensor:
         assert batch.choice_labels is not None, "the loss needs choice_labels"
-        return F.cross_entropy(output, batch.choice_labels, label_smoothing=self.label_smoothing)
+        log_probs = output.log_softmax(-1)
+        nll = -log_probs.gather(-1, batch.choice_labels[:, None]).squeeze(-1)
+        if not self.label_smoothing:
+            return nll.mean()
+        # smoothing spreads over each question's real candidates only (padding has log-probability -inf)
+        mask = batch.choice_mask
+        uniform = -(log_probs.masked_fill(~mask, 0.0)).sum(-1) / mask.sum(-1)
+        return ((1 - self.label_smoothing) * nll + self.label_smoothing * uniform).mean()
 
     def decode(self, output: Tensor, batch: Any) -> Tensor:
         """The chosen candidate's index ``[batch]``."""
