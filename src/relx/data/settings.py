@@ -10,14 +10,15 @@ class DataSettings:
     """Batching, length and subsetting options (``data.*`` in the Hydra config).
 
     ``train_fraction`` trains on a deterministic subset (seed 000's 10/50/100 % table);
+    ``doc_stride``: tokens shared by consecutive windows of a long context (span QA);
     ``dev_fraction`` carves a deterministic dev split from train when the data has none;
-    ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``);
-    ``doc_stride``: tokens shared by consecutive windows of a long context (span QA).
+    ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``).
     """
 
     batch_size: int = 32
     eval_batch_size: int = 64
     max_length: int = 128
+    doc_stride: int = 128
     train_fraction: float = 1.0
     dev_fraction: float = 0.1
     seed: int = 42
@@ -26,7 +27,6 @@ class DataSettings:
     pad_to_multiple_of: int = 1
     cache_dir: str | None = None
     subword: str = "first"
-    doc_stride: int = 128
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction <= 1.0:

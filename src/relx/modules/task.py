@@ -105,12 +105,10 @@ class TaskModule(L.LightningModule):
             self.log(f"{stage}/loss", self.loss(outputs, batch), on_epoch=True, sync_dist=True, batch_size=len(batch))
         metrics.update(self.decode(outputs, batch), batch)
 
-    GOLD_FIELDS = {"token": "word_labels", "sentence": "sentence_labels", "tree": "heads"}
-
     def _has_labels(self, batch: Any) -> bool:
+        needed = {"token": "word_labels", "sentence": "sentence_labels", "tree": "heads"}
         return all(
-            getattr(batch, h.gold_field or self.GOLD_FIELDS[h.label_space], None) is not None
-            for _, h in self.named_heads()
+            getattr(batch, h.gold_field or needed[h.label_space], None) is not None for _, h in self.named_heads()
         )
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
