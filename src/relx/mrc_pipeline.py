@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relx.data.mrc import ChoiceExample, QAExample, load_json, read_contexts, read_seed_selection, read_squad
+from relx.data.mrc import ChoiceExample, QAExample, read_questions
 from relx.errors import ConfigError
 from relx.io import write_json_atomic
 from relx.metrics.mrc_scores import qa_scores
+
+__all__ = ["PipelineResult", "read_questions", "run_pipeline", "write_pipeline_outputs"]
 
 
 @dataclass
@@ -25,33 +27,6 @@ class PipelineResult:
     answers: list[str]
     chosen: list[int]
     metrics: dict[str, float]
-
-
-def read_questions(path: str | Path, contexts: str | Path | None = None) -> list[ChoiceExample]:
-    """Questions with candidate paragraphs from either layout (see the module docstring)."""
-    data = load_json(path)
-    if isinstance(data, list):
-        contexts_path = Path(contexts) if contexts else Path(path).parent / "context.json"
-        return read_seed_selection(path, read_contexts(contexts_path), contexts_path)[0]
-    qa, _ = read_squad(path)
-    paragraphs: dict[str, list[str]] = {}
-    for ex in qa:
-        article = paragraphs.setdefault(ex.article, [])
-        if ex.context not in article:
-            article.append(ex.context)
-    return [
-        ChoiceExample(
-            ex.id,
-            ex.question,
-            tuple(paragraphs[ex.article]),
-            paragraphs[ex.article].index(ex.context) if ex.labelled else None,
-            "",
-            ex.article,
-            ex.source,
-            ex.answers,
-        )  # fmt: skip
-        for ex in qa
-    ]
 
 
 def _predict(checkpoint: dict[str, Any], examples: list[Any], batch_size: int, accelerator: str) -> tuple[Any, Any]:

@@ -254,6 +254,36 @@ def read_selection(
     return read_seed_selection(path, read_contexts(contexts_path), contexts_path, training)
 
 
+def read_questions(path: str | Path, contexts: str | Path | None = None) -> list[ChoiceExample]:
+    """Questions to answer with their candidate paragraphs, for prediction: seed 003's layout (a list;
+    paragraphs from ``contexts``, default ``context.json`` beside ``path``), or a SQuAD-style file, where
+    every paragraph of a question's article is a candidate (no gold information chooses them). The
+    label (where the file tells the question's paragraph) and gold answers are kept for scoring."""
+    data = load_json(path)
+    if isinstance(data, list):
+        contexts_path = Path(contexts) if contexts else Path(path).parent / "context.json"
+        return read_seed_selection(path, read_contexts(contexts_path), contexts_path)[0]
+    qa, _ = read_squad(path)
+    paragraphs: dict[str, list[str]] = {}
+    for ex in qa:
+        article = paragraphs.setdefault(ex.article, [])
+        if ex.context not in article:
+            article.append(ex.context)
+    return [
+        ChoiceExample(
+            ex.id,
+            ex.question,
+            tuple(paragraphs[ex.article]),
+            paragraphs[ex.article].index(ex.context),
+            "",
+            ex.article,
+            ex.source,
+            ex.answers,
+        )  # fmt: skip
+        for ex in qa
+    ]
+
+
 def read_c3(path: str | Path) -> tuple[list[ChoiceExample], dict[str, int]]:
     """C3 documents -> one example per question (label: the index of the answer among the choices)."""
     docs = load_json(path)

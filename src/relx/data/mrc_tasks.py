@@ -35,6 +35,7 @@ from relx.data.mrc import (
     QAExample,
     carve_by_article,
     read_c3,
+    read_questions,
     read_selection,
     read_squad,
 )
@@ -476,7 +477,8 @@ class ContextSelectionDataModule(ChoiceDataModule):
         return question, candidate
 
     def read_raw(self, path: str | Path) -> list[ChoiceExample]:
-        return read_selection(path, self._contexts_path(Path(path)))[0]
+        """Seed 003's layout, or a SQuAD-style file with every paragraph of the article as a candidate."""
+        return read_questions(path, self._contexts_path(Path(path)))
 
 
 def write_answers(json_path: Path, csv_path: Path, ids: list[str], answers: list[str]) -> None:
