@@ -28,6 +28,10 @@ TASK_HEADS = {
     "docred": ["docre_baseline", "atlop"],
     "redocred": ["docre_baseline", "atlop"],
     "cdr": ["docre_baseline", "atlop"],
+    "cmrc2018": ["span_qa"],
+    "drcd": ["span_qa"],
+    "drcd_select": ["choice"],
+    "c3": ["choice"],
 }
 
 

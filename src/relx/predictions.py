@@ -25,8 +25,9 @@ from relx.io import atomic_write, write_json_atomic
 def gather_predictions(
     outputs: Sequence[dict[str, torch.Tensor]], vocabs: dict[str, LabelVocab], n_examples: int
 ) -> dict[str, list[Any]]:
-    """Per example (in the split's order): predicted tag strings (``token``), label (``sentence``) and
-    class probabilities (``sentence_probs``) where the head gives them."""
+    """Per example (in the split's order): predicted tag strings (``token``), label (``sentence``,
+    ``choice``), class probabilities (``sentence_probs``) where the head gives them, and lists for
+    non-scalar predictions (``span``: character start and end)."""
     result: dict[str, list[Any]] = {}
     for out in outputs:
         ids = out["example_ids"].tolist()
@@ -42,9 +43,9 @@ def gather_predictions(
                     column[example_id] = [vocabs[key].label(i) for i in value.tolist() if i != IGNORE_INDEX]
                 elif key == "tree":  # [words, 2]: (head, relation id) per word
                     column[example_id] = [(h, vocabs[key].label(r)) for h, r in value.tolist() if h != IGNORE_INDEX]
-                elif key in vocabs:
+                elif key in vocabs and value.ndim == 0:
                     column[example_id] = vocabs[key].label(int(value))
-                else:  # class probabilities
+                else:  # class probabilities, answer spans (start, end)
                     column[example_id] = value.tolist()
     return result
 

@@ -13,6 +13,7 @@ import lightning as L
 import torch
 
 from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer
+from relx.curves import curve_callbacks
 from relx.data.base import TaskDataModule
 from relx.data.vocab import LabelVocab
 from relx.io import write_json_atomic, write_text_atomic
@@ -87,7 +88,7 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
         cfg = {**cfg, "data_dir": str(datamodule.data_dir)}
     datamodule.setup("fit")
     module = build_module(cfg, datamodule.vocabs, vocab_size=len(tokenizer))
-    trainer, checkpoint = build_trainer(cfg, run_dir, extra_callbacks)
+    trainer, checkpoint = build_trainer(cfg, run_dir, [*(extra_callbacks or []), *curve_callbacks(cfg, run_dir)])
     write_json_atomic(run_dir / "config.json", cfg)
 
     last = run_dir / "checkpoints" / "last.ckpt"

@@ -75,9 +75,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         self.vocabs = vocabs
         if "train" in self.examples:
             if "validation" not in self.examples:
-                self.examples["train"], self.examples["validation"] = carve_dev(
-                    self.examples["train"], self.settings.dev_fraction, self.settings.seed
-                )
+                self.examples["train"], self.examples["validation"] = self.carve_dev_split(self.examples["train"])
                 self.dev_carved = True
             self.examples["train"] = take_fraction(
                 self.examples["train"], self.settings.train_fraction, self.settings.seed
@@ -144,6 +142,10 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
     def keep_for_training(self, features: datasets.Dataset) -> datasets.Dataset:
         """Training features to keep (e.g. drop examples that cannot be encoded); default: all."""
         return features
+
+    def carve_dev_split(self, train: list[E]) -> tuple[list[E], list[E]]:
+        """(train, dev) when the data has no dev split; default: a deterministic share of the examples."""
+        return carve_dev(train, self.settings.dev_fraction, self.settings.seed)
 
     def fingerprint_extra(self) -> Any:
         """Settings of the subclass that change its features (part of the cache key)."""

@@ -10,6 +10,7 @@ class DataSettings:
     """Batching, length and subsetting options (``data.*`` in the Hydra config).
 
     ``train_fraction`` trains on a deterministic subset (seed 000's 10/50/100 % table);
+    ``doc_stride``: tokens shared by consecutive windows of a long context (span QA);
     ``dev_fraction`` carves a deterministic dev split from train when the data has none;
     ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``);
     ``neg_multiple``/``h_t_limit``: document-level RE's training pairs (seed 000): at most
@@ -19,6 +20,7 @@ class DataSettings:
     batch_size: int = 32
     eval_batch_size: int = 64
     max_length: int = 128
+    doc_stride: int = 128
     train_fraction: float = 1.0
     dev_fraction: float = 0.1
     seed: int = 42

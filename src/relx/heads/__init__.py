@@ -3,20 +3,24 @@
 
 from relx.heads.base import Head
 from relx.heads.biaffine import BiaffineParserHead
+from relx.heads.choice import ChoiceHead
 from relx.heads.docre import AtlopHead, DocREBaselineHead
 from relx.heads.pairwise import PairwiseAttentionParserHead, PairwiseAttentionRelationHead
 from relx.heads.rbert import RBertHead
 from relx.heads.sequence import SequenceClassificationHead
+from relx.heads.span_qa import SpanQAHead
 from relx.heads.token import TokenClassificationHead
 
 __all__ = [
     "AtlopHead",
     "BiaffineParserHead",
     "DocREBaselineHead",
+    "ChoiceHead",
     "Head",
     "PairwiseAttentionParserHead",
     "PairwiseAttentionRelationHead",
     "RBertHead",
     "SequenceClassificationHead",
+    "SpanQAHead",
     "TokenClassificationHead",
 ]

@@ -20,6 +20,9 @@ class Head(nn.Module):
     """
 
     label_space: ClassVar[str]
+    # The batch attribute holding this head's gold labels (None: the usual one of its label space, see
+    # ``TaskModule._has_labels``); evaluation computes a loss only when it is present.
+    gold_field: ClassVar[str | None] = None
 
     def forward(self, encoded: Encoded, batch: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError

@@ -108,7 +108,9 @@ class TaskModule(L.LightningModule):
 
     def _has_labels(self, batch: Any) -> bool:
         needed = {"token": "word_labels", "sentence": "sentence_labels", "tree": "heads", "pair": "pair_labels"}
-        return all(getattr(batch, needed[h.label_space], None) is not None for _, h in self.named_heads())
+        return all(
+            getattr(batch, h.gold_field or needed[h.label_space], None) is not None for _, h in self.named_heads()
+        )
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, "val")

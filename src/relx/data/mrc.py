@@ -1,0 +1,326 @@
+"""Machine reading comprehension data: typed examples and pure, validating readers.
+
+- SQuAD-style JSON (CMRC 2018, DRCD): ``data[].paragraphs[].context`` with ``qas[].id/question/answers[]``.
+  Every answer's ``answer_start`` is checked against its text: a mismatch is repaired only when the
+  text occurs exactly once in the context (counted as ``answer_starts_fixed``); otherwise it is
+  reported with the question id and counted (``answer_starts_ambiguous``), and that answer gives no
+  training position. An answer whose text is not in the context at all is an error in a training
+  file; in an evaluation file it is counted (``answers_not_in_context``: CMRC 2018 dev has human
+  answers that are not verbatim spans) and still scored, as the official script scores text.
+- Context selection (seed 003's layout): ``context.json`` (a list of paragraphs) and a list of
+  ``{id, question, paragraphs: [paragraph ids], relevant: id, answer: {text, start}}``; or built from a
+  SQuAD-style file (the answer's paragraph + up to 3 other paragraphs of the same article).
+- C3: ``[[passage or dialogue turns], [{question, choice: [...], answer}], id]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relx.errors import DataFormatError
+
+log = logging.getLogger(__name__)
+
+MAX_SELECTION_CANDIDATES = 4
+
+
+@dataclass(frozen=True)
+class QAExample:
+    """One question over one context. ``answers``/``answer_starts`` (character offsets, ``-1`` where no
+    verified position exists) are empty when unlabelled; ``article`` groups questions for carving."""
+
+    id: str
+    question: str
+    context: str
+    answers: tuple[str, ...] = ()
+    answer_starts: tuple[int, ...] = ()
+    article: str = ""
+    source: str = ""
+
+    @property
+    def labelled(self) -> bool:
+        return bool(self.answers)
+
+
+@dataclass(frozen=True)
+class ChoiceExample:
+    """One question with candidate answers (C3) or candidate paragraphs (context selection).
+
+    ``passage`` (C3) is encoded before ``question + candidate``; without one, ``question`` is paired with
+    each candidate paragraph. ``label``: index of the right candidate, ``None`` when unlabelled.
+    ``answer`` carries the span answer of a selection example (for the end-to-end pipeline)."""
+
+    id: str
+    question: str
+    candidates: tuple[str, ...]
+    label: int | None = None
+    passage: str = ""
+    article: str = ""
+    source: str = ""
+    answers: tuple[str, ...] = ()
+
+
+def load_json(path: str | Path) -> Any:
+    """Parsed JSON; a syntax error names file, line and column."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as err:
+        raise DataFormatError(path, f"cannot read: {err.strerror or err}") from err
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataFormatError(path, f"malformed JSON: {err.msg} (column {err.colno})", line=err.lineno) from err
+
+
+def _need(record: Any, key: str, path: str | Path, where: str) -> Any:
+    if not isinstance(record, dict) or key not in record:
+        raise DataFormatError(path, f"{where}: missing '{key}'")
+    return record[key]
+
+
+def verify_answer(
+    context: str, text: str, start: int, qid: str, path: str | Path, stats: Counter[str], must_be_in_context: bool
+) -> int:
+    """The verified character offset of ``text`` in ``context`` (repaired when unambiguous), or ``-1``."""
+    if start >= 0 and context[start : start + len(text)] == text and text:
+        return start
+    occurrences = context.count(text) if text else 0
+    if occurrences == 0:
+        if must_be_in_context:
+            raise DataFormatError(path, f"question {qid}: answer {text!r} is not in its context")
+        stats["answers_not_in_context"] += 1
+        return -1
+    if occurrences == 1:
+        stats["answer_starts_fixed"] += 1
+        fixed = context.index(text)
+        log.info("%s: question %s: answer_start %d of %r fixed to %d", path, qid, start, text, fixed)
+        return fixed
+    stats["answer_starts_ambiguous"] += 1
+    log.warning(
+        "%s: question %s: answer_start %d does not match %r, which occurs %d times: not used for training",
+        path, qid, start, text, occurrences,
+    )  # fmt: skip
+    return -1
+
+
+def _check_question(question: Any, qid: str, path: str | Path) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise DataFormatError(path, f"question {qid}: empty question")
+    return question
+
+
+def read_squad(path: str | Path, training: bool = False) -> tuple[list[QAExample], dict[str, int]]:
+    """Questions of a SQuAD-style file, answers verified (see the module docstring); (examples, stats)."""
+    data = load_json(path)
+    articles = _need(data, "data", path, "top level")
+    if not isinstance(articles, list):
+        raise DataFormatError(path, "'data' must be a list of articles")
+    stats: Counter[str] = Counter()
+    examples: list[QAExample] = []
+    seen: set[str] = set()
+    for a, article in enumerate(articles):
+        article_id = str(article.get("id") or article.get("title") or a) if isinstance(article, dict) else str(a)
+        for p, paragraph in enumerate(_need(article, "paragraphs", path, f"article {article_id}")):
+            context = _need(paragraph, "context", path, f"article {article_id} paragraph {p}")
+            if not isinstance(context, str) or not context:
+                raise DataFormatError(path, f"article {article_id} paragraph {p}: empty context")
+            for q, qa in enumerate(_need(paragraph, "qas", path, f"article {article_id} paragraph {p}")):
+                qid = str(qa.get("id", f"{article_id}-{p}-{q}")) if isinstance(qa, dict) else f"{article_id}-{p}-{q}"
+                if qid in seen:
+                    raise DataFormatError(path, f"question {qid}: duplicate id")
+                seen.add(qid)
+                question = _check_question(_need(qa, "question", path, f"question {qid}"), qid, path)
+                texts, starts = [], []
+                for answer in qa.get("answers") or ():
+                    text = _need(answer, "text", path, f"question {qid} answer")
+                    start = answer.get("answer_start", -1)
+                    if not isinstance(text, str) or not isinstance(start, int):
+                        raise DataFormatError(path, f"question {qid}: answer needs a text and an integer answer_start")
+                    texts.append(text)
+                    starts.append(verify_answer(context, text, start, qid, path, stats, training))
+                examples.append(
+                    QAExample(qid, question, context, tuple(texts), tuple(starts), article_id, f"{path}#{qid}")
+                )
+    if not examples:
+        raise DataFormatError(path, "no questions found")
+    return examples, dict(stats)
+
+
+def _article_paragraphs(data: Any, path: str | Path) -> list[tuple[str, list[dict[str, Any]]]]:
+    articles = _need(data, "data", path, "top level")
+    return [
+        (str(article.get("id") or article.get("title") or a), list(_need(article, "paragraphs", path, f"article {a}")))
+        for a, article in enumerate(articles)
+    ]
+
+
+def selection_candidates(qid: str, answer_paragraph: int, n_paragraphs: int) -> tuple[list[int], int]:
+    """Deterministic candidates for question ``qid``: the answer's paragraph + up to 3 others of the same
+    article, in a shuffled order that depends only on ``qid``; returns (paragraph indices, label)."""
+    rng = random.Random(zlib.crc32(qid.encode("utf-8")))
+    others = [i for i in range(n_paragraphs) if i != answer_paragraph]
+    chosen = [answer_paragraph, *rng.sample(others, min(len(others), MAX_SELECTION_CANDIDATES - 1))]
+    rng.shuffle(chosen)
+    return chosen, chosen.index(answer_paragraph)
+
+
+def selection_from_squad(path: str | Path, training: bool = False) -> tuple[list[ChoiceExample], dict[str, int]]:
+    """Context-selection examples from a SQuAD-style file (see ``selection_candidates``)."""
+    qa_examples, stats = read_squad(path, training)
+    by_article: dict[str, list[str]] = {}
+    for ex in qa_examples:
+        contexts = by_article.setdefault(ex.article, [])
+        if ex.context not in contexts:
+            contexts.append(ex.context)
+    examples = []
+    for ex in qa_examples:
+        paragraphs = by_article[ex.article]
+        chosen, label = selection_candidates(ex.id, paragraphs.index(ex.context), len(paragraphs))
+        examples.append(
+            ChoiceExample(
+                ex.id, ex.question, tuple(paragraphs[i] for i in chosen), label, "", ex.article, ex.source, ex.answers
+            )
+        )
+    return examples, stats
+
+
+def read_contexts(path: str | Path) -> list[str]:
+    contexts = load_json(path)
+    if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
+        raise DataFormatError(path, "expected a JSON list of paragraph strings")
+    return contexts
+
+
+def read_seed_selection(
+    path: str | Path, contexts: list[str], contexts_path: str | Path, training: bool = False
+) -> tuple[list[ChoiceExample], dict[str, int]]:
+    """Seed 003's layout: ``[{id, question, paragraphs, relevant, answer: {text, start}}]`` over
+    ``contexts``; ``relevant``/``answer`` absent when unlabelled. All candidates are kept (the head
+    masks the difference between questions with fewer and more)."""
+    records = load_json(path)
+    if not isinstance(records, list):
+        raise DataFormatError(path, "expected a JSON list of questions")
+    stats: Counter[str] = Counter()
+    examples = []
+    for r, record in enumerate(records):
+        qid = str(record.get("id", r)) if isinstance(record, dict) else str(r)
+        question = _check_question(_need(record, "question", path, f"question {qid}"), qid, path)
+        ids = _need(record, "paragraphs", path, f"question {qid}")
+        if not isinstance(ids, list) or not ids:
+            raise DataFormatError(path, f"question {qid}: 'paragraphs' must be a non-empty list of paragraph ids")
+        for pid in ids:
+            if not isinstance(pid, int) or not 0 <= pid < len(contexts):
+                raise DataFormatError(
+                    path, f"question {qid}: candidate paragraph id {pid!r} does not exist in {contexts_path} "
+                    f"({len(contexts)} paragraphs)",
+                )  # fmt: skip
+        label = None
+        answers: tuple[str, ...] = ()
+        if "relevant" in record:
+            relevant = record["relevant"]
+            if relevant not in ids:
+                raise DataFormatError(path, f"question {qid}: relevant paragraph {relevant!r} is not a candidate")
+            label = ids.index(relevant)
+            answer = record.get("answer")
+            if isinstance(answer, dict) and "text" in answer:
+                verify_answer(
+                    contexts[relevant], answer["text"], int(answer.get("start", -1)), qid, path, stats, training
+                )
+                answers = (answer["text"],)
+        examples.append(
+            ChoiceExample(qid, question, tuple(contexts[i] for i in ids), label, "", "", f"{path}#{qid}", answers)
+        )
+    if not examples:
+        raise DataFormatError(path, "no questions found")
+    return examples, dict(stats)
+
+
+def read_selection(
+    path: str | Path, contexts_path: str | Path | None, training: bool = False
+) -> tuple[list[ChoiceExample], dict[str, int]]:
+    """Either layout, told apart by the top level (an object with ``data``: SQuAD-style; a list: seed)."""
+    data = load_json(path)
+    if isinstance(data, dict):
+        return selection_from_squad(path, training)
+    if contexts_path is None or not Path(contexts_path).is_file():
+        raise DataFormatError(path, f"the question list needs its paragraphs file (context file {contexts_path})")
+    return read_seed_selection(path, read_contexts(contexts_path), contexts_path, training)
+
+
+def read_questions(path: str | Path, contexts: str | Path | None = None) -> list[ChoiceExample]:
+    """Questions to answer with their candidate paragraphs, for prediction: seed 003's layout (a list;
+    paragraphs from ``contexts``, default ``context.json`` beside ``path``), or a SQuAD-style file, where
+    every paragraph of a question's article is a candidate (no gold information chooses them). The
+    label (where the file tells the question's paragraph) and gold answers are kept for scoring."""
+    data = load_json(path)
+    if isinstance(data, list):
+        contexts_path = Path(contexts) if contexts else Path(path).parent / "context.json"
+        return read_seed_selection(path, read_contexts(contexts_path), contexts_path)[0]
+    qa, _ = read_squad(path)
+    paragraphs: dict[str, list[str]] = {}
+    for ex in qa:
+        article = paragraphs.setdefault(ex.article, [])
+        if ex.context not in article:
+            article.append(ex.context)
+    return [
+        ChoiceExample(
+            ex.id,
+            ex.question,
+            tuple(paragraphs[ex.article]),
+            paragraphs[ex.article].index(ex.context),
+            "",
+            ex.article,
+            ex.source,
+            ex.answers,
+        )  # fmt: skip
+        for ex in qa
+    ]
+
+
+def read_c3(path: str | Path) -> tuple[list[ChoiceExample], dict[str, int]]:
+    """C3 documents -> one example per question (label: the index of the answer among the choices)."""
+    docs = load_json(path)
+    if not isinstance(docs, list):
+        raise DataFormatError(path, "expected a JSON list of [passage, questions, id] documents")
+    examples = []
+    for d, doc in enumerate(docs):
+        if not isinstance(doc, list) or len(doc) < 3:
+            raise DataFormatError(path, f"document {d}: expected [passage, questions, id]")
+        turns, questions, doc_id = doc[0], doc[1], str(doc[2])
+        passage = "\n".join(turns) if isinstance(turns, list) else str(turns)
+        for q, item in enumerate(questions):
+            qid = f"{doc_id}-{q}"
+            question = _check_question(_need(item, "question", path, f"question {qid}"), qid, path)
+            choices = _need(item, "choice", path, f"question {qid}")
+            if not isinstance(choices, list) or not choices:
+                raise DataFormatError(path, f"question {qid}: 'choice' must be a non-empty list")
+            label = None
+            if "answer" in item:
+                if item["answer"] not in choices:
+                    raise DataFormatError(path, f"question {qid}: answer {item['answer']!r} is not among its choices")
+                label = choices.index(item["answer"])
+            examples.append(
+                ChoiceExample(qid, question, tuple(map(str, choices)), label, passage, doc_id, f"{path}#{qid}")
+            )
+    if not examples:
+        raise DataFormatError(path, "no questions found")
+    return examples, {}
+
+
+def carve_by_article(examples: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """(train, dev) with whole articles in dev (no paragraph is shared between the two), deterministic."""
+    from relx.data.splits import carve_dev
+
+    articles = list(dict.fromkeys(ex.article for ex in examples))
+    if len(articles) < 2:
+        return carve_dev(examples, fraction, seed)
+    _, dev_articles = carve_dev(articles, fraction, seed)
+    held = set(dev_articles)
+    return [ex for ex in examples if ex.article not in held], [ex for ex in examples if ex.article in held]

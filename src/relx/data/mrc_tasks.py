@@ -1,0 +1,504 @@
+"""Machine reading comprehension DataModules: extractive QA (CMRC 2018, DRCD) and multiple choice
+(C3, context selection).
+
+Extractive QA: a feature row is one question with *all* its windows. A context longer than
+``max_length`` is cut by the tokenizer into windows that overlap by ``data.doc_stride`` tokens
+(``return_overflowing_tokens``), each ``[CLS] question [SEP] context piece [SEP]``; character offsets
+(``return_offsets_mapping``) tie context tokens back to the text. A window that holds the whole answer
+points at its start and end tokens, every other window at its CLS position. Because an example's
+windows travel together, the head decodes each answer from all its windows inside one batch.
+
+Multiple choice: a feature row is one question with its candidates, each encoded as a pair (C3:
+passage + "question candidate", the passage truncated; selection: question + paragraph, the paragraph
+truncated). The collator flattens them to ``[batch * choices, seq]`` and marks padded candidates.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from torch import Tensor
+from transformers import PreTrainedTokenizerBase
+
+from relx.data.base import TaskDataModule
+from relx.data.batch import IGNORE_INDEX, pad_rows
+from relx.data.mrc import (
+    ChoiceExample,
+    QAExample,
+    carve_by_article,
+    read_c3,
+    read_questions,
+    read_selection,
+    read_squad,
+)
+from relx.data.settings import DataSettings
+from relx.data.vocab import LabelVocab
+from relx.errors import ConfigError, DataFormatError
+from relx.io import atomic_write, write_json_atomic
+
+log = logging.getLogger(__name__)
+MAX_CHOICES = 64
+
+
+# ---- extractive QA ---------------------------------------------------------------------------------
+@dataclass
+class SpanBatch:
+    """Questions with all their windows.
+
+    ``input_ids``/``attention_mask``/``offsets`` are per window: ``[windows, seq]`` and
+    ``[windows, seq, 2]`` (character span of each context token, ``-1`` elsewhere); ``window_example``
+    ``[windows]``: the batch row of each window; ``start_positions``/``end_positions`` ``[windows]``
+    (the CLS position where the window lacks the answer) when labelled; ``example_ids`` ``[batch]``;
+    ``contexts`` and gold ``answers`` per row (ragged, for the metrics).
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    offsets: Tensor
+    window_example: Tensor
+    example_ids: Tensor
+    contexts: list[str] = field(default_factory=list)
+    answers: list[list[str]] = field(default_factory=list)
+    start_positions: Tensor | None = None
+    end_positions: Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.example_ids.shape[0])
+
+
+class SpanCollator:
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int = 1) -> None:
+        self.pad_token_id = pad_token_id
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, features: list[dict[str, Any]]) -> SpanBatch:
+        windows = [w for f in features for w in f["input_ids"]]
+        input_ids = pad_rows(windows, self.pad_token_id, self.pad_to_multiple_of)
+        offsets = torch.full((*input_ids.shape, 2), -1, dtype=torch.long)
+        for i, window_offsets in enumerate(o for f in features for o in f["offsets"]):
+            offsets[i, : len(window_offsets)] = torch.as_tensor(window_offsets, dtype=torch.long).view(-1, 2)
+        labelled = all(f["start_positions"] for f in features)
+        return SpanBatch(
+            input_ids=input_ids,
+            attention_mask=pad_rows([[1] * len(w) for w in windows], 0, self.pad_to_multiple_of),
+            offsets=offsets,
+            window_example=torch.tensor([row for row, f in enumerate(features) for _ in f["input_ids"]]),
+            example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
+            contexts=[f["context"] for f in features],
+            answers=[list(f["answers"]) for f in features],
+            start_positions=torch.tensor([p for f in features for p in f["start_positions"]]) if labelled else None,
+            end_positions=torch.tensor([p for f in features for p in f["end_positions"]]) if labelled else None,
+        )
+
+
+class SpanQADataModule(TaskDataModule[QAExample]):
+    """SQuAD-style extractive QA (CMRC 2018, DRCD). ``files``: split -> file name; ``max_query_length``:
+    questions are cut to this many tokens; a missing dev split is carved from train by whole articles.
+
+    Vocabulary ``span`` = (start, end), the two logits per token. Predictions are written as the
+    official scripts read them: ``predictions_<split>.json`` ``{question id: answer text}``.
+    """
+
+    encoding_version = 1
+
+    def __init__(
+        self,
+        data_dir: str | Path | None,
+        tokenizer: PreTrainedTokenizerBase,
+        files: dict[str, str | None],
+        max_query_length: int = 64,
+        settings: DataSettings | None = None,
+        vocabs: dict[str, LabelVocab] | None = None,
+    ) -> None:
+        self.files = dict(files)
+        self.max_query_length = max_query_length
+        super().__init__(data_dir, tokenizer, settings, vocabs)
+        if not getattr(tokenizer, "is_fast", False):
+            raise ConfigError("span QA needs a fast tokenizer (character offsets)")
+        room = self.settings.max_length - max_query_length - 3  # context tokens of a window, at least
+        if room < 8:
+            raise ConfigError(
+                f"data.max_length ({self.settings.max_length}) leaves no room for context after "
+                f"max_query_length ({max_query_length}) tokens of question"
+            )
+        # Consecutive windows must advance: the stride is at most half of a window's context.
+        self.doc_stride = min(self.settings.doc_stride, room // 2)
+        if self.doc_stride != self.settings.doc_stride:
+            log.warning(
+                "data.doc_stride=%d is too large for data.max_length=%d: using %d",
+                self.settings.doc_stride, self.settings.max_length, self.doc_stride,
+            )  # fmt: skip
+        self._collator = SpanCollator(tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
+
+    def read_split(self, split: str) -> tuple[list[QAExample], dict[str, int]] | None:
+        path = self.split_file(split)
+        return None if path is None else read_squad(path, training=split == "train")
+
+    def build_vocabs(self, train: list[QAExample]) -> dict[str, LabelVocab]:
+        return {"span": LabelVocab(["start", "end"])}
+
+    def carve_dev_split(self, train: list[QAExample]) -> tuple[list[QAExample], list[QAExample]]:
+        return carve_by_article(train, self.settings.dev_fraction, self.settings.seed)
+
+    def fingerprint_extra(self) -> Any:
+        return [self.doc_stride, self.max_query_length]
+
+    def columns(self, examples: list[QAExample], split: str) -> dict[str, list[Any]]:
+        return {
+            "question": [ex.question for ex in examples],
+            "context": [ex.context for ex in examples],
+            "answers": [list(ex.answers) for ex in examples],
+            "answer_starts": [list(ex.answer_starts) for ex in examples],
+        }
+
+    def _cut_questions(self, questions: list[str]) -> list[str]:
+        enc = self.tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+        return [
+            q if len(offs) <= self.max_query_length else q[: offs[self.max_query_length - 1][1]]
+            for q, offs in zip(questions, enc["offset_mapping"], strict=True)
+        ]
+
+    def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        questions = self._cut_questions([q.lstrip() for q in batch["question"]])
+        enc = self.tokenizer(
+            questions,
+            batch["context"],
+            truncation="only_second",
+            max_length=self.settings.max_length,
+            stride=self.doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+        n = len(questions)
+        out: dict[str, list[Any]] = {k: [[] for _ in range(n)] for k in ("input_ids", "offsets")}
+        out.update({k: [[] for _ in range(n)] for k in ("start_positions", "end_positions")})
+        out["answer_windows"] = [0] * n
+        cls_id = self.tokenizer.cls_token_id
+        for w, row in enumerate(enc["overflow_to_sample_mapping"]):
+            ids = enc["input_ids"][w]
+            sequence = enc.sequence_ids(w)
+            offsets = [list(o) if s == 1 else [-1, -1] for o, s in zip(enc["offset_mapping"][w], sequence, strict=True)]
+            out["input_ids"][row].append(ids)
+            out["offsets"][row].append(offsets)
+            starts = [s for s in batch["answer_starts"][row] if s >= 0]
+            if not batch["answers"][row]:
+                continue
+            cls = ids.index(cls_id) if cls_id in ids else 0
+            start_tok = end_tok = cls
+            if starts:
+                text = batch["answers"][row][batch["answer_starts"][row].index(starts[0])]
+                a_start, a_end = starts[0], starts[0] + len(text)
+                ctx = [i for i, s in enumerate(sequence) if s == 1]
+                if ctx and offsets[ctx[0]][0] <= a_start and offsets[ctx[-1]][1] >= a_end:
+                    start_tok = next(i for i in ctx if offsets[i][1] > a_start)
+                    end_tok = next(i for i in reversed(ctx) if offsets[i][0] < a_end)
+                    out["answer_windows"][row] += 1
+            out["start_positions"][row].append(start_tok)
+            out["end_positions"][row].append(end_tok)
+        return out
+
+    def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
+        trainable = [
+            bool(answers) and any(s >= 0 for s in starts)
+            for answers, starts in zip(features["answers"], features["answer_starts"], strict=True)
+        ]
+        # a verified answer that no window holds whole (longer than a window): trained towards CLS
+        return {
+            "answer_in_no_window": sum(t and a == 0 for t, a in zip(trainable, features["answer_windows"], strict=True))
+        }
+
+    def data_summary(self) -> dict[str, Any]:
+        """The shared summary plus windows per split and the stride used."""
+        summary = super().data_summary()
+        summary["doc_stride"] = self.doc_stride
+        for split, features in self.features.items():
+            if split in summary:
+                windows = [len(w) for w in features["input_ids"]]
+                summary[split].update(windows=sum(windows), multi_window_examples=sum(w > 1 for w in windows))
+        return summary
+
+    def keep_for_training(self, features: datasets.Dataset) -> datasets.Dataset:
+        """Questions without a verified answer position teach nothing; they are left out of training."""
+        keep = [i for i, starts in enumerate(features["answer_starts"]) if any(s >= 0 for s in starts)]
+        return features if len(keep) == len(features) else features.select(keep)
+
+    @property
+    def collator(self) -> Callable[[list[dict[str, Any]]], SpanBatch]:
+        return self._collator
+
+    def without_labels(self, example: QAExample) -> QAExample:
+        return replace(example, answers=(), answer_starts=())
+
+    def answers_of(self, examples: list[QAExample], predictions: dict[str, list[Any]]) -> list[str]:
+        return [ex.context[s:e] for ex, (s, e) in zip(examples, predictions["span"], strict=True)]
+
+    def write_predictions(self, run_dir: Path, split: str, predictions: dict[str, list[Any]]) -> list[Path]:
+        examples = self.examples[split]
+        answers = self.answers_of(examples, predictions)
+        path = run_dir / f"predictions_{split}.json"
+        write_json_atomic(path, {ex.id: a for ex, a in zip(examples, answers, strict=True)})
+        return [path]
+
+    def read_raw(self, path: str | Path) -> list[QAExample]:
+        """A SQuAD-style file (answers, if present, are ignored for prediction)."""
+        return read_squad(path)[0]
+
+    def write_raw_predictions(self, path: Path, examples: list[QAExample], predictions: dict[str, list[Any]]) -> None:
+        answers = self.answers_of(examples, predictions)
+
+        def write(fh: Any) -> None:
+            for ex, (start, _), answer in zip(examples, predictions["span"], answers, strict=True):
+                record = {"id": ex.id, "question": ex.question, "answer": answer, "answer_start": start}
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+        atomic_write(path, write)
+
+
+# ---- multiple choice -------------------------------------------------------------------------------
+@dataclass
+class ChoiceBatch:
+    """Questions with their candidates, flattened for the encoder.
+
+    ``input_ids``/``attention_mask`` ``[batch * choices, seq]``; ``choice_mask`` ``[batch, choices]``
+    (false for padded candidates); ``choice_labels`` ``[batch]`` when labelled; ``example_ids`` ``[batch]``.
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    choice_mask: Tensor
+    example_ids: Tensor
+    choice_labels: Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.example_ids.shape[0])
+
+
+class ChoiceCollator:
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int = 1) -> None:
+        self.pad_token_id = pad_token_id
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, features: list[dict[str, Any]]) -> ChoiceBatch:
+        width = max(len(f["input_ids"]) for f in features)
+        rows: list[list[int]] = []
+        attention: list[list[int]] = []
+        for f in features:
+            pairs = list(f["input_ids"])
+            rows += pairs + [[self.pad_token_id]] * (width - len(pairs))
+            # A padded candidate attends to one token (an all-masked row would give NaN attention).
+            attention += [[1] * len(p) for p in pairs] + [[1]] * (width - len(pairs))
+        labelled = all(f["label_id"] != IGNORE_INDEX for f in features)
+        return ChoiceBatch(
+            input_ids=pad_rows(rows, self.pad_token_id, self.pad_to_multiple_of),
+            attention_mask=pad_rows(attention, 0, self.pad_to_multiple_of),
+            choice_mask=torch.tensor([[i < len(f["input_ids"]) for i in range(width)] for f in features]),
+            example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
+            choice_labels=torch.tensor([f["label_id"] for f in features], dtype=torch.long) if labelled else None,
+        )
+
+
+class ChoiceDataModule(TaskDataModule[ChoiceExample]):
+    """Shared machinery of multiple-choice tasks. Vocabulary ``choice``: candidate positions ``"0"`` ..
+    ``"63"`` (``MAX_CHOICES``): the head scores any number of candidates, so a model trained on 4 can
+    choose among all paragraphs of an article."""
+
+    encoding_version = 1
+
+    def __init__(
+        self,
+        data_dir: str | Path | None,
+        tokenizer: PreTrainedTokenizerBase,
+        files: dict[str, str | None],
+        settings: DataSettings | None = None,
+        vocabs: dict[str, LabelVocab] | None = None,
+    ) -> None:
+        self.files = dict(files)
+        super().__init__(data_dir, tokenizer, settings, vocabs)
+        self._collator = ChoiceCollator(tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
+
+    def build_vocabs(self, train: list[ChoiceExample]) -> dict[str, LabelVocab]:
+        return {"choice": LabelVocab([str(i) for i in range(MAX_CHOICES)])}
+
+    def carve_dev_split(self, train: list[ChoiceExample]) -> tuple[list[ChoiceExample], list[ChoiceExample]]:
+        return carve_by_article(train, self.settings.dev_fraction, self.settings.seed)
+
+    def pairs(self, question: str, candidate: str, passage: str) -> tuple[str, str]:
+        """The (first, second) texts encoding one candidate."""
+        raise NotImplementedError
+
+    truncation = "only_second"
+
+    def columns(self, examples: list[ChoiceExample], split: str) -> dict[str, list[Any]]:
+        for ex in examples:
+            if len(ex.candidates) > MAX_CHOICES:
+                raise DataFormatError(
+                    ex.source, f"{len(ex.candidates)} candidates: at most {MAX_CHOICES} are supported"
+                )
+        return {
+            "question": [ex.question for ex in examples],
+            "candidates": [list(ex.candidates) for ex in examples],
+            "passage": [ex.passage for ex in examples],
+            "label_id": [IGNORE_INDEX if ex.label is None else ex.label for ex in examples],
+        }
+
+    def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        firsts, seconds, owners = [], [], []
+        for row, (question, candidates, passage) in enumerate(
+            zip(batch["question"], batch["candidates"], batch["passage"], strict=True)
+        ):
+            for candidate in candidates:
+                first, second = self.pairs(question, candidate, passage)
+                firsts.append(first)
+                seconds.append(second)
+                owners.append(row)
+        enc = self.tokenizer(firsts, seconds, truncation=self.truncation, max_length=self.settings.max_length)
+        input_ids: list[list[list[int]]] = [[] for _ in batch["question"]]
+        truncated = [0] * len(batch["question"])
+        for row, ids in zip(owners, enc["input_ids"], strict=True):
+            input_ids[row].append(ids)
+            truncated[row] += len(ids) >= self.settings.max_length
+        return {"input_ids": input_ids, "truncated_pairs": truncated}
+
+    def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
+        return {"truncated_pairs": sum(features["truncated_pairs"])}
+
+    @property
+    def collator(self) -> Callable[[list[dict[str, Any]]], ChoiceBatch]:
+        return self._collator
+
+    def without_labels(self, example: ChoiceExample) -> ChoiceExample:
+        return replace(example, label=None, answers=())
+
+    def _records(self, examples: list[ChoiceExample], predictions: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        probs = predictions.get("choice_probs")
+        records = []
+        for i, ex in enumerate(examples):
+            chosen = int(predictions["choice"][i])  # a position label "0", "1", ...
+            record: dict[str, Any] = {"id": ex.id, "question": ex.question, "pred": chosen, "gold": ex.label}
+            if ex.passage:  # C3: the candidates are answers
+                record["pred_answer"] = ex.candidates[chosen]
+            if probs is not None:
+                record["probs"] = [round(p, 6) for p in probs[i][: len(ex.candidates)]]
+            records.append(record)
+        return records
+
+    def write_predictions(self, run_dir: Path, split: str, predictions: dict[str, list[Any]]) -> list[Path]:
+        path = run_dir / f"predictions_{split}.jsonl"
+        self.write_raw_predictions(path, self.examples[split], predictions)
+        return [path]
+
+    def write_raw_predictions(
+        self, path: Path, examples: list[ChoiceExample], predictions: dict[str, list[Any]]
+    ) -> None:
+        records = self._records(examples, predictions)
+        atomic_write(path, lambda fh: fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+class C3DataModule(ChoiceDataModule):
+    """C3 (C3-M and C3-D): ``files`` maps split -> the middle of ``c3-<subset>-<name>.json`` for each of
+    ``subsets``; every existing file of a split is read. Each candidate is encoded as
+    ``[CLS] passage [SEP] question candidate [SEP]``, the passage truncated."""
+
+    truncation = "only_first"
+
+    def __init__(
+        self,
+        data_dir: str | Path | None,
+        tokenizer: PreTrainedTokenizerBase,
+        files: dict[str, str | None],
+        subsets: list[str] | tuple[str, ...] = ("m", "d"),
+        settings: DataSettings | None = None,
+        vocabs: dict[str, LabelVocab] | None = None,
+    ) -> None:
+        self.subsets = list(subsets)
+        super().__init__(data_dir, tokenizer, files, settings, vocabs)
+
+    def _paths(self, split: str) -> list[Path]:
+        name = self.files.get(split)
+        if self.data_dir is None or not name:
+            return []
+        return [p for s in self.subsets if (p := self.data_dir / f"c3-{s}-{name}.json").is_file()]
+
+    def describe_split(self, split: str) -> str:
+        name = self.files.get(split) or f"<no {split} file configured>"
+        return ", ".join(str(Path(self.data_dir or ".") / f"c3-{s}-{name}.json") for s in self.subsets)
+
+    def read_split(self, split: str) -> tuple[list[ChoiceExample], dict[str, int]] | None:
+        paths = self._paths(split)
+        if not paths:
+            return None
+        examples: list[ChoiceExample] = []
+        for path in paths:
+            examples += read_c3(path)[0]
+        return examples, {}
+
+    def pairs(self, question: str, candidate: str, passage: str) -> tuple[str, str]:
+        return passage, f"{question} {candidate}"
+
+    def read_raw(self, path: str | Path) -> list[ChoiceExample]:
+        return read_c3(path)[0]
+
+
+class ContextSelectionDataModule(ChoiceDataModule):
+    """Context selection (seed 003's first stage): which candidate paragraph answers the question.
+    Reads seed 003's layout (``context_file`` + question lists) or a SQuAD-style file (the answer's
+    paragraph + up to 3 other paragraphs of its article, chosen deterministically). Each candidate is
+    encoded as ``[CLS] question [SEP] paragraph [SEP]``, the paragraph truncated."""
+
+    def __init__(
+        self,
+        data_dir: str | Path | None,
+        tokenizer: PreTrainedTokenizerBase,
+        files: dict[str, str | None],
+        context_file: str | None = "context.json",
+        settings: DataSettings | None = None,
+        vocabs: dict[str, LabelVocab] | None = None,
+    ) -> None:
+        self.context_file = context_file
+        super().__init__(data_dir, tokenizer, files, settings, vocabs)
+
+    def _contexts_path(self, near: Path | None = None) -> Path | None:
+        base = self.data_dir or (near.parent if near is not None else None)
+        return base / self.context_file if base is not None and self.context_file else None
+
+    def read_split(self, split: str) -> tuple[list[ChoiceExample], dict[str, int]] | None:
+        path = self.split_file(split)
+        return None if path is None else read_selection(path, self._contexts_path(), training=split == "train")
+
+    def pairs(self, question: str, candidate: str, passage: str) -> tuple[str, str]:
+        return question, candidate
+
+    def read_raw(self, path: str | Path) -> list[ChoiceExample]:
+        """Seed 003's layout, or a SQuAD-style file with every paragraph of the article as a candidate."""
+        return read_questions(path, self._contexts_path(Path(path)))
+
+
+def write_answers(json_path: Path, csv_path: Path, ids: list[str], answers: list[str]) -> None:
+    """Answers as ``{id: answer}`` JSON (what the CMRC/DRCD scripts read) and as CSV ``id,answer``."""
+    write_json_atomic(json_path, dict(zip(ids, answers, strict=True)))
+
+    def write(fh: Any) -> None:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["id", "answer"])
+        writer.writerows(zip(ids, answers, strict=True))
+
+    atomic_write(csv_path, write)
+
+
+__all__ = [
+    "C3DataModule",
+    "ChoiceBatch",
+    "ChoiceDataModule",
+    "ContextSelectionDataModule",
+    "SpanBatch",
+    "SpanQADataModule",
+    "write_answers",
+]
