@@ -290,7 +290,7 @@ def test_default_job_is_docred_and_writes_a_test_submission(tmp_path: Path) -> N
     assert official_evaluate(rows, truth, train_docs)["f1"] == pytest.approx(metrics["val/f1"], abs=1e-6)
 
 
-def test_cli_predicts_facts_from_a_docre_checkpoint(tmp_path: Path) -> None:
+def test_cli_evaluates_and_predicts_from_a_docre_checkpoint(tmp_path: Path) -> None:
     from test_train import run_cli
 
     run_dir = tmp_path / "run"
@@ -299,6 +299,12 @@ def test_cli_predicts_facts_from_a_docre_checkpoint(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "val/ign_f1" in done.stdout
     ckpt = run_dir / "checkpoints" / "last.ckpt"
+    # evaluate without output_dir: results go beside the checkpoint's run, equal to training's
+    done = run_cli("relx.evaluate", f"ckpt_path={ckpt}", "split=validation", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (evaluated,) = run_dir.glob("eval_validation_*/metrics.json")
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    assert json.loads(evaluated.read_text())["val/f1"] == pytest.approx(trained["val/f1"], abs=1e-6)
     documents = sample_dir("docred") / "test.json"  # DocRED's unlabelled test documents
     output = tmp_path / "facts.jsonl"
     done = run_cli("relx.predict", f"ckpt_path={ckpt}", f"input={documents}", f"output={output}", cwd=tmp_path)
