@@ -29,6 +29,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_training.py --task relation $(ARGS)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_parsing_heads.py $(ARGS)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_qa.py $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_docre.py $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
