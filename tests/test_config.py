@@ -39,6 +39,13 @@ def test_every_task_is_listed() -> None:
     assert sorted(TASK_HEADS) == options("task")
 
 
+@pytest.mark.parametrize("task", sorted(TASK_HEADS))
+def test_every_task_has_a_default_head_that_fits(task: str) -> None:
+    cfg = compose_config([f"task={task}"])
+    assert cfg["head"]["kind"] in TASK_HEADS[task] and cfg["head"]["kind"] in cfg["task"]["monitor"]
+    assert compose_config([f"task={task}", f"head={TASK_HEADS[task][-1]}"])["head"]["kind"] == TASK_HEADS[task][-1]
+
+
 @pytest.mark.parametrize("encoder", options("encoder"))
 @pytest.mark.parametrize("trainer", options("trainer"))
 def test_every_encoder_and_trainer_composes(encoder: str, trainer: str) -> None:

@@ -154,7 +154,7 @@ def test_cli_train_evaluate_predict(tmp_path: Path) -> None:
     [
         (["data_dir=/nonexistent/dir"], "/nonexistent/dir: data directory not found"),
         (["head=sequence"], "head=sequence does not fit task=docred"),
-        (["task=mit_movie"], "head=docre_baseline does not fit task=mit_movie: its labels suit head=token"),
+        (["task=mit_movie", "head=atlop"], "head=atlop does not fit task=mit_movie: its labels suit head=token"),
         (["data.batchsize=3"], "data.batchsize"),
     ],
 )
