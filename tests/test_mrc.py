@@ -121,6 +121,19 @@ def test_answer_in_a_later_window_is_labelled_and_other_windows_point_at_cls(tok
     assert batch.start_positions is not None and batch.start_positions.tolist() == starts
 
 
+def test_consecutive_windows_share_doc_stride_context_tokens(tokenizer: Any) -> None:
+    """The overlap that keeps every answer inside some window (tokenizers 0.23.2 overlapped less: pinned >= 0.23.3)."""
+    settings = DataSettings(max_length=48, doc_stride=12, cache_dir=None)
+    dm = SpanQADataModule(None, tokenizer, files={}, max_query_length=8, settings=settings,
+                          vocabs={"span": LabelVocab(["start", "end"])})  # fmt: skip
+    context = "".join(f"{i} 度" for i in range(200))  # digits and CJK characters, as in CMRC contexts
+    out = dm.encode({"question": ["什么?"], "context": [context], "answers": [[]], "answer_starts": [[]]})
+    spans = [[tuple(o) for o in window if o[0] >= 0] for window in out["offsets"][0]]
+    assert len(spans) > 3
+    for a, b in zip(spans, spans[1:], strict=False):
+        assert a[-12:] == b[:12]  # the last doc_stride context tokens of a window open the next one
+
+
 # ---- choice mask ----------------------------------------------------------------------------------
 def test_padded_candidates_never_win_and_carry_no_probability() -> None:
     batch = ChoiceCollator(pad_token_id=0)([
