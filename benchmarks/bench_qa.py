@@ -103,9 +103,11 @@ def reference_dataset(dm: Any) -> Any:
     import datasets
 
     f = dm.features["train"]
-    rows: dict[str, list[Any]] = {"input_ids": [], "start_positions": [], "end_positions": []}
-    for windows, starts, ends in zip(f["input_ids"], f["start_positions"], f["end_positions"], strict=True):
+    rows: dict[str, list[Any]] = {"input_ids": [], "token_type_ids": [], "start_positions": [], "end_positions": []}
+    columns = (f["input_ids"], f["token_type_ids"], f["start_positions"], f["end_positions"])
+    for windows, segments, starts, ends in zip(*columns, strict=True):
         rows["input_ids"] += windows
+        rows["token_type_ids"] += segments
         rows["start_positions"] += starts
         rows["end_positions"] += ends
     return datasets.Dataset.from_dict(rows)

@@ -134,6 +134,20 @@ def test_consecutive_windows_share_doc_stride_context_tokens(tokenizer: Any) -> 
         assert a[-12:] == b[:12]  # the last doc_stride context tokens of a window open the next one
 
 
+def test_question_context_windows_carry_segment_ids(tokenizer: Any) -> None:
+    settings = DataSettings(max_length=32, doc_stride=8, cache_dir=None)
+    dm = SpanQADataModule(None, tokenizer, files={}, max_query_length=8, settings=settings,
+                          vocabs={"span": LabelVocab(["start", "end"])})  # fmt: skip
+    context = " ".join(["the river runs north"] * 6)
+    out = dm.encode({"question": ["where?"], "context": [context], "answers": [[]], "answer_starts": [[]]})
+    batch = dm.collator([{**{k: v[0] for k, v in out.items()}, "example_id": 0, "context": context, "answers": []}])
+    assert batch.token_type_ids is not None and batch.token_type_ids.shape == batch.input_ids.shape
+    for w, offsets in enumerate(out["offsets"][0]):  # segment 1 exactly on the context tokens and the final [SEP]
+        context_tokens = [i for i, o in enumerate(offsets) if o[0] >= 0]
+        ones = batch.token_type_ids[w].nonzero().squeeze(1).tolist()
+        assert ones == [*context_tokens, context_tokens[-1] + 1]
+
+
 # ---- choice mask ----------------------------------------------------------------------------------
 def test_padded_candidates_never_win_and_carry_no_probability() -> None:
     batch = ChoiceCollator(pad_token_id=0)([

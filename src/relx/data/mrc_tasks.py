@@ -48,6 +48,16 @@ log = logging.getLogger(__name__)
 MAX_CHOICES = 64
 
 
+def segment_ids(rows: list[list[int]], shape: torch.Size) -> Tensor | None:
+    """Padded ``[rows, seq]`` segment ids, or ``None`` when the tokenizer gives none (RoBERTa-style models)."""
+    if not rows or any(len(r) == 0 for r in rows):
+        return None
+    out = torch.zeros(shape, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
+    return out
+
+
 # ---- extractive QA ---------------------------------------------------------------------------------
 @dataclass
 class SpanBatch:
@@ -69,6 +79,7 @@ class SpanBatch:
     answers: list[list[str]] = field(default_factory=list)
     start_positions: Tensor | None = None
     end_positions: Tensor | None = None
+    token_type_ids: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.example_ids.shape[0])
@@ -96,6 +107,7 @@ class SpanCollator:
             answers=[list(f["answers"]) for f in features],
             start_positions=torch.tensor([p for f in features for p in f["start_positions"]]) if labelled else None,
             end_positions=torch.tensor([p for f in features for p in f["end_positions"]]) if labelled else None,
+            token_type_ids=segment_ids([s for f in features for s in f.get("token_type_ids", [])], input_ids.shape),
         )
 
 
@@ -107,7 +119,7 @@ class SpanQADataModule(TaskDataModule[QAExample]):
     official scripts read them: ``predictions_<split>.json`` ``{question id: answer text}``.
     """
 
-    encoding_version = 1
+    encoding_version = 2  # 2: segment ids (token_type_ids) of the pairs
 
     def __init__(
         self,
@@ -178,7 +190,7 @@ class SpanQADataModule(TaskDataModule[QAExample]):
             return_offsets_mapping=True,
         )
         n = len(questions)
-        out: dict[str, list[Any]] = {k: [[] for _ in range(n)] for k in ("input_ids", "offsets")}
+        out: dict[str, list[Any]] = {k: [[] for _ in range(n)] for k in ("input_ids", "offsets", "token_type_ids")}
         out.update({k: [[] for _ in range(n)] for k in ("start_positions", "end_positions")})
         out["answer_windows"] = [0] * n
         cls_id = self.tokenizer.cls_token_id
@@ -187,6 +199,7 @@ class SpanQADataModule(TaskDataModule[QAExample]):
             sequence = enc.sequence_ids(w)
             offsets = [list(o) if s == 1 else [-1, -1] for o, s in zip(enc["offset_mapping"][w], sequence, strict=True)]
             out["input_ids"][row].append(ids)
+            out["token_type_ids"][row].append(enc["token_type_ids"][w] if "token_type_ids" in enc else [])
             out["offsets"][row].append(offsets)
             starts = [s for s in batch["answer_starts"][row] if s >= 0]
             if not batch["answers"][row]:
@@ -276,6 +289,7 @@ class ChoiceBatch:
     choice_mask: Tensor
     example_ids: Tensor
     choice_labels: Tensor | None = None
+    token_type_ids: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.example_ids.shape[0])
@@ -290,18 +304,22 @@ class ChoiceCollator:
         width = max(len(f["input_ids"]) for f in features)
         rows: list[list[int]] = []
         attention: list[list[int]] = []
+        segments: list[list[int]] = []
         for f in features:
             pairs = list(f["input_ids"])
             rows += pairs + [[self.pad_token_id]] * (width - len(pairs))
+            segments += list(f.get("token_type_ids") or [[] for _ in pairs]) + [[0]] * (width - len(pairs))
             # A padded candidate attends to one token (an all-masked row would give NaN attention).
             attention += [[1] * len(p) for p in pairs] + [[1]] * (width - len(pairs))
         labelled = all(f["label_id"] != IGNORE_INDEX for f in features)
+        input_ids = pad_rows(rows, self.pad_token_id, self.pad_to_multiple_of)
         return ChoiceBatch(
-            input_ids=pad_rows(rows, self.pad_token_id, self.pad_to_multiple_of),
+            input_ids=input_ids,
             attention_mask=pad_rows(attention, 0, self.pad_to_multiple_of),
             choice_mask=torch.tensor([[i < len(f["input_ids"]) for i in range(width)] for f in features]),
             example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
             choice_labels=torch.tensor([f["label_id"] for f in features], dtype=torch.long) if labelled else None,
+            token_type_ids=segment_ids(segments, input_ids.shape),
         )
 
 
@@ -310,7 +328,7 @@ class ChoiceDataModule(TaskDataModule[ChoiceExample]):
     ``"63"`` (``MAX_CHOICES``): the head scores any number of candidates, so a model trained on 4 can
     choose among all paragraphs of an article."""
 
-    encoding_version = 1
+    encoding_version = 2  # 2: segment ids (token_type_ids) of the pairs
 
     def __init__(
         self,
@@ -361,11 +379,13 @@ class ChoiceDataModule(TaskDataModule[ChoiceExample]):
                 owners.append(row)
         enc = self.tokenizer(firsts, seconds, truncation=self.truncation, max_length=self.settings.max_length)
         input_ids: list[list[list[int]]] = [[] for _ in batch["question"]]
+        segments: list[list[list[int]]] = [[] for _ in batch["question"]]
         truncated = [0] * len(batch["question"])
-        for row, ids in zip(owners, enc["input_ids"], strict=True):
+        for i, (row, ids) in enumerate(zip(owners, enc["input_ids"], strict=True)):
             input_ids[row].append(ids)
+            segments[row].append(enc["token_type_ids"][i] if "token_type_ids" in enc else [])
             truncated[row] += len(ids) >= self.settings.max_length
-        return {"input_ids": input_ids, "truncated_pairs": truncated}
+        return {"input_ids": input_ids, "token_type_ids": segments, "truncated_pairs": truncated}
 
     def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
         return {"truncated_pairs": sum(features["truncated_pairs"])}

@@ -104,12 +104,15 @@ class Encoder(nn.Module):
         self.returns_attentions = returns_attentions
         self.windows = windows
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Encoded:
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Encoded:
+        """``token_type_ids``: the tokenizer's segment ids of sentence-pair inputs (question/context), where
+        the task gives them; single sequences (and long, windowed documents) go without."""
         if self.windows is not None and input_ids.shape[1] > self.windows.max_length:
             return self._forward_windows(input_ids, attention_mask, self.windows)
+        segments = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         out = self.model(
             input_ids=input_ids, attention_mask=attention_mask, output_attentions=self.returns_attentions,
-            return_dict=True,
+            return_dict=True, **segments,
         )  # fmt: skip
         return Encoded(
             hidden=out.last_hidden_state,

@@ -70,7 +70,7 @@ class TaskModule(L.LightningModule):
     # ---- forward / loss / decode -----------------------------------------------------------------
     def forward(self, batch: Any) -> dict[str, Any]:
         """Raw head outputs keyed by head name."""
-        encoded = self.encoder(batch.input_ids, batch.attention_mask)
+        encoded = self.encoder(batch.input_ids, batch.attention_mask, getattr(batch, "token_type_ids", None))
         return {name: head(encoded, batch) for name, head in self.named_heads()}
 
     def loss(self, outputs: dict[str, Any], batch: Any) -> Tensor:
