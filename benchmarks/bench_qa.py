@@ -19,13 +19,12 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import StepTimer, fit_timed, peak_memory_mb  # noqa: E402
+from bench_training import StepTimer, child_result, fit_timed, peak_memory_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "cmrc2018"
@@ -156,13 +155,7 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure(which: str, argv: list[str]) -> dict[str, Any]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run([sys.executable, __file__, *argv, "--only", which], capture_output=True, text=True, env=env)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stderr[-4000:])
-        raise SystemExit(f"{which} run failed (exit {done.returncode})")
-    return json.loads(lines[-1][len("RESULT ") :])
+    return child_result(__file__, argv, which)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -122,17 +122,10 @@ class StepTimer:
 def run_variants(
     script: str, argv: list[str], names: list[str], show: Callable[[str, dict[str, Any]], str]
 ) -> dict[str, Any]:
-    """Run ``script argv --only NAME`` in a child process per variant (fresh memory peak each) and collect
-    the ``RESULT {json}`` line each prints; ``show`` formats one progress line per variant."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    """``child_result`` of every variant of ``script``, printing ``show(name, result)`` for each."""
     results: dict[str, Any] = {}
     for name in names:
-        done = subprocess.run([sys.executable, script, *argv, "--only", name], capture_output=True, text=True, env=env)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode != 0 or not lines:
-            sys.stderr.write(done.stderr[-4000:])
-            raise SystemExit(f"{name} failed (exit {done.returncode})")
-        results[name] = json.loads(lines[-1][len("RESULT ") :])
+        results[name] = child_result(script, argv, name)
         print(show(name, results[name]), flush=True)
     return results
 
@@ -251,14 +244,20 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
     return {"elapsed_s": elapsed, "steps": args.steps, "peak_memory_mb": peak_memory_mb(args.device)}
 
 
-def measure(which: str, argv: list[str]) -> dict[str, Any]:
+def child_result(script: str, argv: list[str], which: str) -> dict[str, Any]:
+    """Run ``script argv --only WHICH`` in a child process (a fresh memory peak) and return the
+    ``RESULT {json}`` line it prints."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run([sys.executable, __file__, *argv, "--only", which], capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, script, *argv, "--only", which], capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         sys.stderr.write(done.stderr[-4000:])
         raise SystemExit(f"{which} run failed (exit {done.returncode})")
     return json.loads(lines[-1][len("RESULT ") :])
+
+
+def measure(which: str, argv: list[str]) -> dict[str, Any]:
+    return child_result(__file__, argv, which)
 
 
 def main(argv: list[str] | None = None) -> None:

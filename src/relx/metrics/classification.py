@@ -12,11 +12,14 @@ from relx.data.vocab import LabelVocab
 
 
 class LabelAccuracy(Metric):
-    """Accuracy of the ``sentence`` label (intent). Gold labels unseen in training count as errors."""
+    """Accuracy of the ``sentence`` label (intent). Gold labels unseen in training count as errors.
+    Subclasses score another label space by naming it and the batch's gold field."""
 
     full_state_update = False
     correct: Tensor
     total: Tensor
+    space = "sentence"
+    gold_field = "sentence_labels"
 
     def __init__(self, vocab: LabelVocab | None = None, prefix: str = "") -> None:
         super().__init__()
@@ -25,8 +28,9 @@ class LabelAccuracy(Metric):
         self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
 
     def update(self, predictions: dict[str, Tensor], batch: Any) -> None:
-        self.correct += (predictions["sentence"] == batch.sentence_labels).sum()
-        self.total += batch.sentence_labels.numel()
+        gold = getattr(batch, self.gold_field)
+        self.correct += (predictions[self.space] == gold).sum()
+        self.total += gold.numel()
 
     def compute(self) -> dict[str, Tensor]:
         return {f"{self.prefix}acc": self.correct.float() / self.total.clamp(min=1)}

@@ -31,6 +31,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from relx.data.vocab import LabelVocab
+from relx.metrics.classification import LabelAccuracy
 
 # cmrc2018_evaluate.py's sp_char, verbatim ("……" is one two-character entry, so it never equals a single
 # character: the script keeps "…", and so does relx).
@@ -173,22 +174,8 @@ class SpanQAScores(Metric):
         return {f"{self.prefix}em": (self.em / n).float(), f"{self.prefix}f1": (self.f1 / n).float()}
 
 
-class ChoiceAccuracy(Metric):
+class ChoiceAccuracy(LabelAccuracy):
     """Share of questions whose chosen candidate (``predictions["choice"]``) is the gold one."""
 
-    full_state_update = False
-    correct: Tensor
-    total: Tensor
-
-    def __init__(self, vocab: LabelVocab | None = None, prefix: str = "") -> None:
-        super().__init__()
-        self.prefix = prefix
-        self.add_state("correct", default=torch.tensor(0), dist_reduce_fx="sum")
-        self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
-
-    def update(self, predictions: dict[str, Tensor], batch: Any) -> None:
-        self.correct += (predictions["choice"] == batch.choice_labels).sum()
-        self.total += batch.choice_labels.numel()
-
-    def compute(self) -> dict[str, Tensor]:
-        return {f"{self.prefix}acc": self.correct.float() / self.total.clamp(min=1)}
+    space = "choice"
+    gold_field = "choice_labels"
