@@ -33,7 +33,7 @@ from relx.data.documents import Document, docred_json, read_cdr, read_docred, re
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
 from relx.encoders.windows import sequence_specials
-from relx.errors import DataFormatError
+from relx.errors import ConfigError
 from relx.io import atomic_write, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ class DocumentREDataModule(TaskDataModule[Document]):
         self._specials = sequence_specials(tokenizer)
         self._marker_ids = tokenizer(marker, add_special_tokens=False)["input_ids"] if marker else []
         if marker and not self._marker_ids:
-            raise DataFormatError("<config>", f"the marker {marker!r} has no tokens under this tokenizer")
+            raise ConfigError(f"task.datamodule.marker={marker!r} has no tokens under this tokenizer")
         self._train_triples = fact_name_triples(self.examples.get("train", []))
 
     # ---- reading -----------------------------------------------------------------------------------
