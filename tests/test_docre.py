@@ -273,7 +273,7 @@ def test_document_re_trains_and_writes_official_outputs(tmp_path: Path, task: st
     assert (tmp_path / "pr_curve_validation.png").stat().st_size > 1000
     if head == "docre_baseline":  # the dev-tuned threshold travels in the checkpoint
         state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-        assert float(state["heads.pair.theta"]) == pytest.approx(metrics["val/theta"], abs=1e-6)
+        assert float(state["heads.pair.theta"]) == pytest.approx(metrics["val/threshold"], abs=1e-6)
 
 
 def test_default_job_is_docred_and_writes_a_test_submission(tmp_path: Path) -> None:
@@ -333,3 +333,19 @@ def test_cli_names_the_document_and_field_of_bad_docred_input(tmp_path: Path) ->
     title = docs[1]["title"]
     assert f"train_revised.json: document 1 (title '{title}'): field vertexSet[0][0].pos" in done.stderr
     assert "mention position outside its sentence" in done.stderr
+
+
+def test_ddp_docre_metrics_equal_the_official_scorer_on_the_written_file(tmp_path: Path) -> None:
+    """Two CPU processes (gloo), 4 dev documents: each rank scores its share, the gathered F1 equals the
+    official scorer's on result.json, and the dev-tuned threshold survives another batching."""
+    from test_train import run_cli
+
+    run_dir = tmp_path / "ddp"
+    args = ["task=redocred", "encoder=tiny", "trainer.strategy=ddp", "trainer.devices=2", "trainer.max_epochs=2"]
+    done = run_cli("relx.train", *args, "data.batch_size=2", "trainer.enable_progress_bar=false",
+                   f"hydra.run.dir={run_dir}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    official = json.loads((run_dir / "official_validation.json").read_text())
+    assert metrics["val/f1"] == pytest.approx(official["f1"], abs=1e-6)
+    assert metrics["val/ign_f1"] == pytest.approx(official["ign_f1"], abs=1e-4)

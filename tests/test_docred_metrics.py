@@ -117,6 +117,7 @@ def test_curve_scores_hand_computed() -> None:
     # f1 = 0.4, 1/3, 4/7, 3/4, 2/3, 3/5 -> best 3/4 at rank 4, theta = 0.6
     assert c["best_f1"] == pytest.approx(3 / 4)
     assert c["theta"] == pytest.approx(0.6)
+    assert c["threshold"] == pytest.approx(0.55)  # half-way to the next lower score, 0.5
     # trapezoids over recall: 0 + 1/4*(1/2+2/3)/2 + 1/4*(2/3+3/4)/2 + 0 + 0 = 7/48 + 17/96 = 31/96
     assert c["auc"] == pytest.approx(31 / 96)
     # correct_in_train cumsum = 1,1,1,1,1,1 -> ign_p = 0, 0, (2-1)/(3-1), (3-1)/(4-1), 2/(5-1), 2/(6-1)
@@ -202,7 +203,7 @@ def test_metric_matches_official_evaluate() -> None:
     assert set(s) == {
         f"dev/{k}"
         for k in (
-            *("precision", "recall", "f1", "ign_f1", "auc", "ign_auc", "best_f1", "best_ign_f1", "theta"),
+            *("precision", "recall", "f1", "ign_f1", "auc", "ign_auc", "best_f1", "best_ign_f1", "theta", "threshold"),
             *("na_acc", "not_na_acc", "acc"),
         )
     }
@@ -254,7 +255,7 @@ def test_na_and_not_na_accuracy() -> None:
 def test_metric_empty() -> None:
     metric = DocREScores(VOCAB, prefix="x_")
     s = scores_of(metric)
-    assert len(s) == 12 and all(v == 0.0 for v in s.values())
+    assert len(s) == 13 and all(v == 0.0 for v in s.values())
     metric.update(
         {"pair": torch.zeros(0, 3, dtype=torch.bool), "pair_probs": torch.zeros(0, 3)},
         SimpleNamespace(pair_labels=torch.zeros(0, 3), pair_in_train=torch.zeros(0, 3, dtype=torch.bool)),

@@ -55,3 +55,14 @@ def test_ddp_shards(monkeypatch: pytest.MonkeyPatch, shuffle: bool) -> None:
         assert len({len(s) for s in shards}) == 1 and set(union) == set(range(len(LENGTHS)))
     else:  # evaluation: every example exactly once across ranks
         assert sorted(union) == list(range(len(LENGTHS)))
+
+
+def test_small_evaluation_sets_still_give_every_rank_a_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    for rank in range(2):  # 4 documents, eval batch 8, 2 ranks: batches of 2, one per rank
+        monkeypatch.setattr(sampler_module, "_rank_and_world", lambda rank=rank: (rank, 2))
+        s = LengthGroupedBatchSampler([5, 9, 7, 3], batch_size=8, shuffle=False)
+        batches = list(s)
+        assert len(batches) == len(s) == 1
+        seen += batches[0]
+    assert sorted(seen) == [0, 1, 2, 3]

@@ -36,7 +36,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     Under DDP (and ``shard=True``) each rank takes every ``world``-th batch. Training pads the batch
     list to a multiple of the world size (every rank must run the same number of steps); evaluation
-    does not, so no example is scored twice.
+    does not, so no example is scored twice, and uses smaller batches when a set is too small to give
+    every rank one (Lightning refuses a rank without batches).
     """
 
     def __init__(
@@ -62,11 +63,15 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _batches(self) -> list[list[int]]:
+    def _eval_batch_size(self, world: int) -> int:
+        return max(1, min(self.batch_size, math.ceil(len(self.lengths) / world)))
+
+    def _batches(self, world: int = 1) -> list[list[int]]:
         n = len(self.lengths)
         if not self.shuffle:
+            size = self._eval_batch_size(world)
             order = torch.argsort(self.lengths, descending=True, stable=True)
-            return [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+            return [order[i : i + size].tolist() for i in range(0, n, size)]
         gen = torch.Generator().manual_seed(self.seed + self.epoch)
         perm = torch.randperm(n, generator=gen)
         mega = self.batch_size * self.mega_batches
@@ -80,8 +85,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         # A generator: the order is drawn at the first ``next()``, not when the DataLoader iterator is
         # created (Lightning creates it before ``set_epoch`` when it resumes a run).
-        batches = self._batches()
         rank, world = _rank_and_world() if self.shard else (0, 1)
+        batches = self._batches(world)
         if world > 1 and self.shuffle and batches:
             total = math.ceil(len(batches) / world) * world
             batches = batches + batches[: total - len(batches)]
@@ -89,7 +94,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         rank, world = _rank_and_world() if self.shard else (0, 1)
-        n = math.ceil(len(self.lengths) / self.batch_size)
+        n = math.ceil(len(self.lengths) / (self.batch_size if self.shuffle else self._eval_batch_size(world)))
         if self.shuffle:
             # Mega-batch boundaries can add partial batches.
             mega = self.batch_size * self.mega_batches

@@ -170,8 +170,10 @@ class DocREBaselineHead(PairHead):
         return chosen
 
     def after_validation(self, values: dict[str, float]) -> None:
-        if "theta" in values:
-            self.theta.fill_(float(values["theta"]))
+        # the best-F1 point's decision threshold (between its score and the next lower one), else theta
+        chosen = values.get("threshold", values.get("theta"))
+        if chosen is not None:
+            self.theta.fill_(float(chosen))
 
 
 class AtlopHead(PairHead):

@@ -125,11 +125,20 @@ def _f1_curve(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return f1
 
 
+def _midpoint_below(scores: np.ndarray, order: np.ndarray, best: int) -> float:
+    """Half-way between ``scores[order[best]]`` and the next strictly lower score (itself when none)."""
+    theta = float(scores[order[best]])
+    lower = scores[order[best + 1 :]]
+    lower = lower[lower < theta]
+    return (theta + float(lower[0])) / 2 if len(lower) else theta
+
+
 def curve_scores(scores: np.ndarray, correct: np.ndarray, in_train: np.ndarray, n_gold: int) -> dict[str, Any]:
     """The baseline's sweep over all candidates (one entry per scored (pair, relation)).
 
     ``correct``: the candidate is a gold fact; ``in_train``: its name triple occurs in training (only
-    counted where ``correct``). Returns floats ``best_f1``, ``theta``, ``auc``, ``best_ign_f1``,
+    counted where ``correct``). Returns floats ``best_f1``, ``theta``, ``threshold`` (a decision threshold
+    between ``theta`` and the next lower score), ``auc``, ``best_ign_f1``,
     ``ign_auc`` and float64 arrays ``precision``, ``ign_precision`` and ``recall`` along the sorted list.
     """
     scores = np.asarray(scores).reshape(-1)
@@ -141,6 +150,7 @@ def curve_scores(scores: np.ndarray, correct: np.ndarray, in_train: np.ndarray, 
         return {
             "best_f1": 0.0,
             "theta": 0.0,
+            "threshold": 0.0,
             "auc": 0.0,
             "best_ign_f1": 0.0,
             "ign_auc": 0.0,
@@ -171,6 +181,9 @@ def curve_scores(scores: np.ndarray, correct: np.ndarray, in_train: np.ndarray, 
     return {
         "best_f1": best_f1,
         "theta": float(scores[order[best]]),
+        # between the best-F1 candidate and the next lower one: `score >= threshold` selects the same
+        # candidates as `score >= theta`, but a tiny numerical change (another batching) cannot flip one
+        "threshold": _midpoint_below(scores, order, best),
         "auc": _area(recall, precision),
         "best_ign_f1": best_ign_f1,
         "ign_auc": _area(recall, ign_precision),
@@ -193,7 +206,7 @@ class DocREScores(Metric):
     the training annotations). Column 0 is the NA / threshold class and is never a candidate.
 
     ``compute()``: ``precision``, ``recall``, ``f1``, ``ign_f1`` of the predicted facts with the official
-    formulas; ``auc``, ``ign_auc``, ``best_f1``, ``best_ign_f1``, ``theta`` from the score sweep; and
+    formulas; ``auc``, ``ign_auc``, ``best_f1``, ``best_ign_f1``, ``theta``, ``threshold`` from the score sweep; and
     ``na_acc`` (NA pairs with no predicted relation), ``not_na_acc`` (non-NA pairs whose best-scored
     relation is gold and predicted) and ``acc`` (both over all pairs). The sweep's curves are left in
     ``last_curve``: ``{"all": (precision, recall), "ignore train": (ign_precision, recall)}`` (float32).
@@ -254,7 +267,7 @@ class DocREScores(Metric):
         )
         del values["ign_precision"]
         curve = curve_scores(scores, correct, in_train, n_gold)
-        values.update({k: curve[k] for k in ("auc", "ign_auc", "best_f1", "best_ign_f1", "theta")})
+        values.update({k: curve[k] for k in ("auc", "ign_auc", "best_f1", "best_ign_f1", "theta", "threshold")})
         recall = curve["recall"].astype(np.float32)
         self.last_curve = {
             "all": (curve["precision"].astype(np.float32), recall),
