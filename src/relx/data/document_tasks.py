@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,6 +35,7 @@ from relx.data.vocab import LabelVocab
 from relx.encoders.windows import sequence_specials
 from relx.errors import ConfigError
 from relx.io import atomic_write, write_json_atomic
+from relx.metrics.docred_scores import curve_scores, official_evaluate, plot_pr_curve, train_facts
 
 log = logging.getLogger(__name__)
 
@@ -149,17 +150,10 @@ class DocumentCollator:
                 grid = torch.cartesian_prod(torch.arange(e), torch.arange(e)).view(-1, 2)
                 grid = grid[grid[:, 0] != grid[:, 1]]
                 heads, tails = grid[:, 0], grid[:, 1]
-            cell = {(h, t): i for i, (h, t) in enumerate(zip(heads.tolist(), tails.tolist(), strict=True))}
-            gold = torch.zeros(len(heads), self.num_relations)
-            in_train = torch.zeros(len(heads), self.num_relations, dtype=torch.bool)
-            for h, t, r, seen in zip(
-                f["fact_head"], f["fact_tail"], f["fact_relation"], f["fact_in_train"], strict=True
-            ):
-                row = cell.get((h, t))
-                if row is not None:
-                    gold[row, r] = 1.0
-                    in_train[row, r] = bool(seen)
-            gold[:, 0] = (gold[:, 1:].sum(-1) == 0).float()
+            facts = zip(f["fact_head"], f["fact_tail"], f["fact_relation"], f["fact_in_train"], strict=True)
+            gold, in_train = gold_grid(
+                list(zip(heads.tolist(), tails.tolist(), strict=True)), facts, self.num_relations
+            )
             labels.append(gold)
             cols["pair_in_train"].append(in_train)
             cols["pair_head"].append(heads + n_entities)
@@ -181,15 +175,21 @@ class DocumentCollator:
         )
 
 
-def fact_name_triples(documents: Sequence[Document]) -> set[tuple[str, str, str]]:
-    """(head mention name, tail mention name, relation) of every fact: DocRED's "in train" set."""
-    triples = set()
-    for doc in documents:
-        for h, t, r in doc.facts:
-            for m1 in doc.entities[h].mentions:
-                for m2 in doc.entities[t].mentions:
-                    triples.add((m1.name, m2.name, r))
-    return triples
+def gold_grid(
+    pairs: Sequence[tuple[int, int]], facts: Iterable[tuple[int, int, int, bool]], num_relations: int
+) -> tuple[Tensor, Tensor]:
+    """Gold multi-hot ``[pairs, relations]`` (column 0 = NA, set where a pair has no fact) and the flags
+    ``[pairs, relations]`` of gold facts seen in training, from ``(head, tail, relation id, in train)``
+    facts; facts of pairs that are not candidates are left out."""
+    row = {pair: i for i, pair in enumerate(pairs)}
+    gold = torch.zeros(len(pairs), num_relations)
+    in_train = torch.zeros(len(pairs), num_relations, dtype=torch.bool)
+    for h, t, r, seen in facts:
+        if (h, t) in row:
+            gold[row[(h, t)], r] = 1.0
+            in_train[row[(h, t)], r] = bool(seen)
+    gold[:, 0] = (gold[:, 1:].sum(-1) == 0).float()
+    return gold, in_train
 
 
 class DocumentREDataModule(TaskDataModule[Document]):
@@ -227,7 +227,7 @@ class DocumentREDataModule(TaskDataModule[Document]):
         self._marker_ids = tokenizer(marker, add_special_tokens=False)["input_ids"] if marker else []
         if marker and not self._marker_ids:
             raise ConfigError(f"task.datamodule.marker={marker!r} has no tokens under this tokenizer")
-        self._train_triples = fact_name_triples(self.examples.get("train", []))
+        self._train_triples = train_facts(docred_json(doc) for doc in self.examples.get("train", []))
 
     # ---- reading -----------------------------------------------------------------------------------
     def relations(self) -> dict[str, str]:
@@ -350,8 +350,6 @@ class DocumentREDataModule(TaskDataModule[Document]):
         return rows
 
     def write_predictions(self, run_dir: Path, split: str, predictions: dict[str, list[Any]]) -> list[Path]:
-        from relx.metrics.docred_scores import curve_scores, official_evaluate, plot_pr_curve
-
         rows = self.submission(split, predictions)
         result = run_dir / f"result_{split}.json"
         write_json_atomic(result, rows)
@@ -385,19 +383,14 @@ class DocumentREDataModule(TaskDataModule[Document]):
         correct: list[Any] = []
         in_train: list[Any] = []
         n_gold = 0
+        vocab = self.vocabs["pair"]
         for doc, predicted in zip(self.examples[split], predictions["pair"], strict=True):
-            pair_scores = np.asarray(predicted["scores"], dtype=np.float32)  # [pairs, relations - 1]
-            gold = np.zeros_like(pair_scores, dtype=bool)
-            seen = np.zeros_like(gold)
-            row = {(h, t): i for i, (h, t) in enumerate(predicted["pairs"])}
-            for h, t, r in set(doc.facts):
-                n_gold += 1
-                if (h, t) in row:
-                    gold[row[(h, t)], self.vocabs["pair"].index(r) - 1] = True
-                    seen[row[(h, t)], self.vocabs["pair"].index(r) - 1] = self._in_train(doc, h, t, r)
-            scores.append(pair_scores.reshape(-1))
-            correct.append(gold.reshape(-1))
-            in_train.append(seen.reshape(-1))
+            facts = [(h, t, vocab.index(r), self._in_train(doc, h, t, r)) for h, t, r in doc.facts]
+            gold, seen = gold_grid(predicted["pairs"], facts, vocab.num_labels)
+            n_gold += len(doc.facts)
+            scores.append(np.asarray(predicted["scores"], dtype=np.float32).reshape(-1))  # [pairs x (relations - 1)]
+            correct.append(gold[:, 1:].bool().numpy().reshape(-1))
+            in_train.append(seen[:, 1:].numpy().reshape(-1))
         cat = np.concatenate
         return (
             cat(scores or [np.zeros(0)]),

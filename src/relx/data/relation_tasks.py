@@ -33,6 +33,7 @@ from relx.data.relations import (
 )
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
+from relx.encoders.windows import sequence_specials
 from relx.errors import ConfigError, DataFormatError
 from relx.io import atomic_write, write_text_atomic
 
@@ -125,9 +126,7 @@ class RelationDataModule(TaskDataModule[RelationExample]):
         if new_tokens:
             tokenizer.add_tokens(new_tokens, special_tokens=True)
         # The tokenizer's own special tokens around one sequence ([CLS] x [SEP], <s> x </s>, ...).
-        probe = tokenizer("x", add_special_tokens=True, return_special_tokens_mask=True)
-        content = [i for i, special in enumerate(probe["special_tokens_mask"]) if not special]
-        self._specials = (probe["input_ids"][: content[0]], probe["input_ids"][content[-1] + 1 :])
+        self._specials = sequence_specials(tokenizer)
         self._prefix = len(self._specials[0])
         self._room = self.settings.max_length - len(self._specials[0]) - len(self._specials[1])
         self._collator = RelationCollator(
