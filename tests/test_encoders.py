@@ -69,3 +69,20 @@ def test_captured_attention_equals_eager_attention() -> None:
         assert x[1, :, :3, 4:].abs().max() == 0  # padding gets no attention
     assert torch.allclose(a.hidden[real], b.hidden[real], atol=1e-5)
     assert torch.allclose(a.hidden[real], c.hidden[real], atol=1e-5)  # the forward pass is SDPA's
+
+
+def test_missing_hub_model_fails_in_seconds_without_offline_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not cached and the hub unreachable: one clear error at once, not a minute of HTTP retries."""
+    import time
+
+    from huggingface_hub import constants
+
+    from relx.encoders import EncoderSettings, load_tokenizer
+    from relx.errors import EncoderLoadError
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused at once
+    start = time.monotonic()
+    with pytest.raises(EncoderLoadError, match="could not load the tokenizer of encoder 'no-org/no-such-model'"):
+        load_tokenizer(EncoderSettings(name="no-org/no-such-model"))
+    assert time.monotonic() - start < 10

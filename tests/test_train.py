@@ -111,8 +111,8 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> Non
     assert not (tmp_path / "resumed" / "metrics.json").exists()
     resumed = train(cfg, tmp_path / "resumed")
     assert resumed == pytest.approx(straight, abs=1e-6)
-    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-    b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 

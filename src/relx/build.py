@@ -1,7 +1,8 @@
 """The one place where a (plain-dict) configuration becomes objects.
 
 Entry points compose the config with Hydra and hand ``build_*`` a resolved dict; nothing below
-imports Hydra's composition machinery, only ``hydra.utils`` to locate ``_target_`` classes.
+imports Hydra's composition machinery, only ``hydra.utils`` to locate ``_target_`` classes. A config
+may come from a shared checkpoint, so ``_target_`` names only ever resolve inside ``relx.*``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torchmetrics import Metric, MetricCollection
 from transformers import PreTrainedTokenizerBase
 
+from relx import __version__
 from relx.checkpointing import AtomicCheckpointIO
 from relx.data.base import TaskDataModule
 from relx.data.settings import DataSettings
@@ -31,6 +33,20 @@ ENCODER_KEYS = (
     "name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing", "attention",
     "max_window",
 )  # fmt: skip
+
+
+def relx_class(target: Any) -> type:
+    """The class a ``_target_`` names, which must live in ``relx.*``: a config (possibly stored in a
+    checkpoint someone sent) never makes relx import and construct arbitrary classes."""
+    if not isinstance(target, str) or not target.startswith("relx.") or not target.replace(".", "").isidentifier():
+        raise ConfigError(f"_target_ {target!r} is not a relx class (only relx.* classes are built from configs)")
+    try:
+        cls = get_class(target)
+    except Exception as err:  # Hydra wraps import errors in its own types
+        raise ConfigError(f"_target_ {target!r} cannot be imported: {str(err).splitlines()[0]}") from None
+    if not str(getattr(cls, "__module__", "")).startswith("relx."):  # e.g. relx.build.L.Trainer
+        raise ConfigError(f"_target_ {target!r} is not a relx class (only relx.* classes are built from configs)")
+    return cast(type, cls)
 
 
 def sample_dir(name: str) -> Path:
@@ -58,7 +74,7 @@ def encoder_settings(cfg: dict[str, Any], pretrained: bool | None = None) -> Enc
     head_specs = list(cfg.get("head", {}).get("heads", {}).values())
     enc["keep_pooler"] = any(spec.get("use_pooler", False) for spec in head_specs)
     reads_attention = any(
-        getattr(get_class(spec["_target_"]), "needs_attention", False) and spec.get("features", "emb+att") != "emb"
+        getattr(relx_class(spec["_target_"]), "needs_attention", False) and spec.get("features", "emb+att") != "emb"
         for spec in head_specs
     )
     if reads_attention and enc.get("attention", "sdpa") == "sdpa":
@@ -81,7 +97,7 @@ def build_datamodule(
     ``read_data=False`` reads no files (raw-text prediction with ``vocabs`` from a checkpoint)."""
     task = cfg["task"]
     spec = dict(task["datamodule"])
-    cls = get_class(spec.pop("_target_"))
+    cls = relx_class(spec.pop("_target_"))
     given = data_dir or cfg.get("data_dir")
     # Absolute, so that a checkpoint's stored config still finds the data from another directory.
     directory = (Path(given).expanduser().resolve() if given else sample_dir(task["sample"])) if read_data else None
@@ -96,7 +112,7 @@ def build_heads(
     heads: dict[str, Head] = {}
     for name, spec in cfg["head"]["heads"].items():
         spec = dict(spec)
-        cls = get_class(spec.pop("_target_"))
+        cls = relx_class(spec.pop("_target_"))
         space = cast(type[Head], cls).label_space
         if space not in vocabs:
             raise ConfigError(
@@ -123,7 +139,7 @@ def build_metrics(cfg: dict[str, Any], heads: dict[str, Head], vocabs: dict[str,
     metrics: dict[str, Metric | MetricCollection] = {}
     for space in spaces:
         spec = dict(chosen.get(space) or {"_target_": DEFAULT_METRICS[space]})
-        cls = get_class(spec.pop("_target_"))
+        cls = relx_class(spec.pop("_target_"))
         metrics[space] = cls(vocab=vocabs[space], prefix=prefixes.get(space, ""), **spec)
     if {"token", "sentence"} <= set(spaces):
         metrics["frame"] = SentenceFrameAccuracy()
@@ -141,7 +157,7 @@ def build_module(
     config = encoder.model.config
     heads = build_heads(cfg, encoder.hidden_size, vocabs, config.num_hidden_layers * config.num_attention_heads)
     optim = {k: v for k, v in cfg["optim"].items() if k != "label_smoothing"}  # the heads take it
-    run_config = {"config": cfg, "vocabs": {k: v.to_dict() for k, v in vocabs.items()}}
+    run_config = {"config": cfg, "vocabs": {k: v.to_dict() for k, v in vocabs.items()}, "version": __version__}
     return TaskModule(
         encoder=encoder,
         heads=heads,

