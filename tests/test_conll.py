@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA
-from relx.data.conll import PTB_PUNCTUATION_TAGS, read_conll
+from relx.data.conll import PTB_PUNCTUATION_TAGS, read_conll, read_treebank
 from relx.errors import DataFormatError
 from relx.metrics.attachment import attachment_scores
+from relx.structs.trees import is_tree
 
 CONLLU = """# sent_id = 1
 # text = Don't go.
@@ -60,6 +61,97 @@ def test_bad_treebank_lines_name_file_and_line(tmp_path: Path, text: str, line: 
     f = write(tmp_path / "bad.conllu", text)
     with pytest.raises(DataFormatError, match=message) as info:
         read_conll(f)
+    assert info.value.line == line
+
+
+def rows(*heads: int, rels: tuple[str, ...] = ()) -> str:
+    """A CoNLL-U sentence whose word ``i`` has head ``heads[i - 1]`` (relation ``root`` for head 0)."""
+    rels = rels or tuple("root" if h == 0 else "dep" for h in heads)
+    return "".join(
+        f"{i}\tw{i}\t_\tX\tX\t_\t{h}\t{r}\t_\t_\n" for i, (h, r) in enumerate(zip(heads, rels, strict=True), 1)
+    )
+
+
+GOOD = rows(0, 1)  # lines 1-2, a blank line 3, the next sentence's comment line 4 and first word line 5
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (rows(2, 0, 2, 0), r"2 words are attached to ROOT \(head 0\): words 2, 4"),
+        (rows(0, 3, 2), r"words 2, 3 form a cycle"),
+        (rows(2, 3, 1), r"words 1, 2, 3 form a cycle"),
+        (rows(0, 2), r"word 2 is its own head"),
+    ],
+)
+def test_a_sentence_that_is_not_a_tree_names_file_and_sentence_line(tmp_path: Path, bad: str, message: str) -> None:
+    f = write(tmp_path / "bad.conllu", f"{GOOD}\n# sent_id = 2\n{bad}")
+    with pytest.raises(DataFormatError, match=f"not a tree: {message}.*data.repair_trees=true") as info:
+        read_conll(f)
+    assert info.value.path == str(f) and info.value.line == 5  # the sentence's first word
+    assert str(info.value).startswith(f"{f}:5: ") and "\n" not in str(info.value)
+
+
+def test_head_out_of_range_names_the_word_line_even_after_multiword_tokens(tmp_path: Path) -> None:
+    text = "1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_\n" + rows(0, 1).replace("\t1\tdep", "\t3\tdep")
+    with pytest.raises(DataFormatError, match="head 3 is beyond the sentence's 2 words") as info:
+        read_conll(write(tmp_path / "bad.conllu", text))
+    assert info.value.line == 3
+
+
+def test_repair_mode_fixes_roots_and_cycles_and_counts_the_sentences(tmp_path: Path) -> None:
+    f = write(tmp_path / "t.conllu", "\n".join([rows(0, 1), rows(2, 0, 2, 0), rows(0, 3, 2), rows(2, 3, 1), ""]))
+    examples, stats = read_treebank(f, repair_trees=True)
+    assert stats.trees_repaired == 3 and stats.examples == 4
+    good, two_roots, cycle, rootless = (ex.heads for ex in examples)
+    assert good == (0, 1)
+    assert two_roots == (2, 0, 2, 2) and examples[1].rels == ("dep", "root", "dep", "dep")  # root 4 -> first root
+    assert cycle == (0, 1, 2)  # the cycle's smallest word, 2, hangs off the first root word
+    assert rootless == (0, 3, 1) and examples[3].rels[0] == "root"  # no root word: word 1 becomes the root
+    assert all(is_tree([-1, *ex.heads]) for ex in examples)
+    assert read_conll(f, repair_trees=True)[1].heads == two_roots
+
+
+def test_repair_mode_still_refuses_heads_out_of_range(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match="head 7 is beyond"):
+        read_conll(write(tmp_path / "bad.conllu", rows(0, 7)), repair_trees=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [(b"# text = caf\xe9\n1\tcaf\xe9\t_\tX\tX\t_\t0\troot\t_\t_\n", 1), (CONLLX.encode("utf-16"), 1)],
+)
+def test_non_utf8_treebank_is_a_data_format_error(tmp_path: Path, data: bytes, line: int) -> None:
+    f = tmp_path / "latin1.conllu"
+    f.write_bytes(data)
+    with pytest.raises(DataFormatError, match="not UTF-8 text") as info:
+        read_conll(f)
+    assert info.value.path == str(f) and info.value.line == line
+
+
+def test_non_utf8_error_names_the_line_of_the_bad_byte(tmp_path: Path) -> None:
+    f = tmp_path / "late.conll"
+    f.write_bytes(CONLLX.encode() + b"\n1\tna\xefve\t_\tX\tX\t_\t0\troot\t_\t_\n")
+    with pytest.raises(DataFormatError, match=r"byte ef") as info:
+        read_conll(f)
+    assert info.value.line == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("1\tA\t_\tX\tX\t_\t\u00b2\troot\t_\t_\n", 1, "is not a word id"),  # a digit to isdigit(), not to int()
+        ("1\t\t_\tX\tX\t_\t0\troot\t_\t_\n", 1, r"column 2 \(FORM\) is empty"),
+        ("1\tA\t_\tX\tX\t_\t0\t\t_\t_\n", 1, r"column 8 \(DEPREL\) is empty"),
+        ("1-x\tA\t_\tX\tX\t_\t0\troot\t_\t_\n", 1, "word id '1-x' where 1 was expected"),
+        # a form feed is not a line break: the line numbers are the editor's
+        ("1\tA\t_\tX\tX\t_\t0\troot\t_\t_\n\x0c\n2\tB\t_\tX\tX\t_\t1\tdep\t_\t_\n", 3, "word id '2' where 1"),
+        ("1\tA\x0cB\t_\tX\tX\t_\t0\troot\t_\t_\n2\tB\t_\tX\tX\t_\t_\tdep\t_\t_\n", 2, "head '_'"),
+    ],
+)
+def test_more_bad_lines_name_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
+    with pytest.raises(DataFormatError, match=message) as info:
+        read_conll(write(tmp_path / "bad.conllu", text))
     assert info.value.line == line
 
 

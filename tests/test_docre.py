@@ -11,10 +11,13 @@ import torch
 
 from conftest import TINY_FAST, compose_config
 from relx.build import sample_dir
-from relx.data.document_tasks import CdrDataModule, DocumentREDataModule
+from relx.data.document_tasks import BUNDLED_REL_INFO, NA, CdrDataModule, DocumentREDataModule
+from relx.data.documents import read_rel_info
 from relx.data.settings import DataSettings
+from relx.data.vocab import LabelVocab
 from relx.encoders import EncoderSettings, load_encoder
 from relx.encoders.windows import WindowSpec, cut_windows, window_positions
+from relx.errors import DataFormatError
 from relx.heads.docre import (
     AtlopHead,
     DocREBaselineHead,
@@ -179,6 +182,85 @@ def test_cdr_pairs_are_the_listed_chemical_disease_pairs(tokenizer: Any) -> None
         assert all(doc.entities[h].type == "Chemical" and doc.entities[t].type == "Disease" for h, t in pairs)
 
 
+def predict_reader(tokenizer: Any) -> DocumentREDataModule:
+    """The DataModule ``relx.predict`` builds from a DocRED checkpoint: no data directory, the checkpoint's vocab."""
+    relations = read_rel_info(BUNDLED_REL_INFO)
+    return DocumentREDataModule(None, tokenizer, vocabs={"pair": LabelVocab([NA, *relations])})
+
+
+def test_raw_text_input_says_which_documents_are_expected(tmp_path: Path, tokenizer: Any) -> None:
+    """Reported: raw text given to a DocRED model's relx.predict said only 'malformed JSON'."""
+    path = tmp_path / "input.txt"
+    path.write_text("Bill Gates founded Microsoft.\n", encoding="utf-8")
+    with pytest.raises(DataFormatError) as err:
+        predict_reader(tokenizer).read_raw(path)
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message
+    assert "expected DocRED-style JSON: a list of documents {title, sents, vertexSet" in message
+    assert "or one such document a line (JSON lines)" in message
+    # what the message offers is read: JSON lines of documents
+    documents = json.loads((sample_dir("docred") / "test.json").read_text())
+    path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
+    assert [d.title for d in predict_reader(tokenizer).read_raw(path)] == [d["title"] for d in documents]
+
+
+def test_raw_predictions_name_entities_and_relations(tmp_path: Path, tokenizer: Any) -> None:
+    """Reported: DocRE predictions carried only indices. Each fact keeps h_idx/t_idx/r/score and gains names."""
+    dm = predict_reader(tokenizer)
+    doc = {
+        "title": "Bill",
+        "sents": [["Bill", "Gates", "lives", "in", "the", "United", "States", "."], ["Gates", "is", "rich", "."]],
+        "vertexSet": [
+            [{"name": "Gates", "pos": [0, 1], "sent_id": 1, "type": "PER"},
+             {"name": "Bill Gates", "pos": [0, 2], "sent_id": 0, "type": "PER"}],
+            [{"name": "United States", "pos": [5, 7], "sent_id": 0, "type": "LOC"}],
+        ],
+    }  # fmt: skip
+    path = tmp_path / "docs.json"
+    path.write_text(json.dumps([doc]), encoding="utf-8")
+    examples = dm.read_raw(path)
+    p17 = dm.vocabs["pair"].index("P17")
+    out = tmp_path / "facts.jsonl"
+    dm.write_raw_predictions(out, examples, {"pair": [{"facts": [(0, 1, p17, 0.91234567)]}]})
+    (row,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert row["title"] == "Bill"
+    assert row["entities"] == [{"name": "Bill Gates", "type": "PER"}, {"name": "United States", "type": "LOC"}]
+    assert row["facts"] == [{
+        "h_idx": 0, "t_idx": 1, "r": "P17", "score": 0.912346, "h_name": "Bill Gates", "h_type": "PER",
+        "t_name": "United States", "t_type": "LOC", "r_name": "country",
+    }]  # fmt: skip
+    # a relation inventory the bundled table does not hold: ids kept, no made-up names
+    custom = DocumentREDataModule(None, tokenizer, vocabs={"pair": LabelVocab([NA, "P17", "X1"])})
+    custom.write_raw_predictions(out, examples, {"pair": [{"facts": [(1, 0, 2, 0.5)]}]})
+    fact = json.loads(out.read_text(encoding="utf-8"))["facts"][0]
+    assert (fact["r"], fact["r_name"], fact["h_name"], fact["t_name"]) == ("X1", None, "United States", "Bill Gates")
+
+
+@pytest.mark.parametrize("n_entities", [0, 1])
+def test_raw_documents_without_a_pair_are_named(tmp_path: Path, tokenizer: Any, n_entities: int) -> None:
+    """A document with no entity pair has nothing to predict (and a batch of them would fail in the head)."""
+    mention = {"name": "x", "pos": [0, 1], "sent_id": 0, "type": "PER"}
+    doc = {"title": "lonely", "sents": [["x", "y"]], "vertexSet": [[mention]] * n_entities}
+    path = tmp_path / "docs.json"
+    path.write_text(json.dumps([doc]), encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"docs\.json: document 0 \(title 'lonely'\): no entity pair to predict"):
+        predict_reader(tokenizer).read_raw(path)
+
+
+def test_cdr_raw_predictions_name_chemical_and_disease(tmp_path: Path, tokenizer: Any) -> None:
+    dm = CdrDataModule(None, tokenizer, vocabs={"pair": LabelVocab([NA, "CID"])})
+    path = tmp_path / "test_filter.data"
+    path.write_text((sample_dir("cdr") / "dev_filter.data").read_text(encoding="utf-8").splitlines()[0] + "\n")
+    (doc,) = dm.read_raw(path)
+    h, t = (doc.candidate_pairs or ())[0]
+    out = tmp_path / "facts.jsonl"
+    dm.write_raw_predictions(out, [doc], {"pair": [{"facts": [(h, t, 1, 0.7)]}]})
+    fact = json.loads(out.read_text(encoding="utf-8"))["facts"][0]
+    assert (fact["r"], fact["r_name"], fact["h_type"], fact["t_type"]) == ("CID", "chemical-induced disease",
+                                                                            "Chemical", "Disease")  # fmt: skip
+    assert fact["h_name"] == doc.entities[h].mentions[0].name
+
+
 # ---- heads -----------------------------------------------------------------------------------------
 def test_baseline_entity_is_mean_over_mentions_of_mean_over_subwords(docred: DocumentREDataModule) -> None:
     batch = next(iter(docred.loader("validation")))
@@ -307,7 +389,12 @@ def test_cli_evaluates_and_predicts_from_a_docre_checkpoint(tmp_path: Path) -> N
     done = run_cli("relx.predict", f"ckpt_path={ckpt}", f"input={documents}", f"output={output}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in output.read_text().splitlines()]
-    assert [r["title"] for r in rows] == [d["title"] for d in json.loads(documents.read_text())]
+    inputs = json.loads(documents.read_text())
+    assert [r["title"] for r in rows] == [d["title"] for d in inputs]
+    assert [len(r["entities"]) for r in rows] == [len(d["vertexSet"]) for d in inputs]
+    assert all(
+        {"h_idx", "t_idx", "r", "score", "h_name", "t_name", "r_name"} <= set(f) for r in rows for f in r["facts"]
+    )
 
 
 def test_cli_names_the_document_and_field_of_bad_docred_input(tmp_path: Path) -> None:

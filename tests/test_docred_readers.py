@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,44 @@ def test_real_files_match_readme_counts(tmp_path: Path) -> None:
     for sample, inventory in ((dev[:20], relations), (docs[:50], {"CID"})):  # real mentions never cross sentences
         back, _ = read_docred(write_json(tmp_path / "sample.json", [docred_json(d) for d in sample]), inventory)
         assert back == sample
+
+
+def test_raw_text_given_as_documents_says_what_is_expected(tmp_path: Path) -> None:
+    """Reported: raw text given to a DocRED model's relx.predict said only 'malformed JSON'."""
+    path = tmp_path / "input.txt"
+    path.write_text("Bill Gates founded Microsoft in Albuquerque.\nHe was born in Seattle.\n", encoding="utf-8")
+    with pytest.raises(DataFormatError) as err:
+        read_docred(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: malformed JSON: Expecting value (line 1, column 1")
+    for part in ("expected DocRED-style JSON", "a list of documents {title, sents, vertexSet", "JSON lines"):
+        assert part in message, (part, message)
+    assert "\n" not in message
+    path.write_text('"just a string"', encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"got a JSON str; expected DocRED-style JSON"):
+        read_docred(path)
+
+
+def test_docred_json_lines_and_a_single_document(tmp_path: Path) -> None:
+    unlabelled = {k: v for k, v in DOC.items() if k != "labels"}
+    lines = tmp_path / "docs.jsonl"
+    lines.write_text(json.dumps(DOC) + "\n\n" + json.dumps(unlabelled) + "\n", encoding="utf-8")
+    expected, _ = read_docred(write_json(tmp_path / "docs.json", [DOC, unlabelled]), RELATIONS)
+    assert read_docred(lines, RELATIONS)[0] == expected
+    assert read_docred(write_json(tmp_path / "one.json", DOC), RELATIONS)[0] == expected[:1]
+    # errors in JSON lines name the line as well as the document
+    broken = copy.deepcopy(unlabelled)
+    broken["vertexSet"][1][0]["sent_id"] = 7
+    lines.write_text(json.dumps(DOC) + "\n\n" + json.dumps(broken) + "\n", encoding="utf-8")
+    where = f"docs.jsonl:3: document 1 (title '{TITLE}'): field vertexSet[1][0].sent_id"
+    with pytest.raises(DataFormatError, match=re.escape(where)):
+        read_docred(lines, RELATIONS)
+    lines.write_text(json.dumps(DOC) + "\n" + json.dumps(DOC)[:-1] + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"docs\.jsonl:2: malformed JSON line: .*expected DocRED-style JSON"):
+        read_docred(lines, RELATIONS)
+
+
+def test_cdr_line_without_a_pmid(tmp_path: Path) -> None:
+    path = cdr_file(tmp_path, "\t".join(["1", CDR_TEXT, CDR_PAIRS[1]]), "\t".join(["", CDR_TEXT, CDR_PAIRS[1]]))
+    with pytest.raises(DataFormatError, match=r"train_filter\.data:2: document 1 \(PMID ''\): field PMID: empty"):
+        read_cdr(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,15 @@ import torch
 
 from conftest import TINY_FAST, compose_config
 from relx.build import sample_dir
-from relx.data.mrc import read_c3, read_contexts, read_seed_selection, read_selection, read_squad, selection_candidates
+from relx.data.mrc import (
+    read_c3,
+    read_contexts,
+    read_questions,
+    read_seed_selection,
+    read_selection,
+    read_squad,
+    selection_candidates,
+)
 from relx.data.mrc_tasks import ChoiceCollator, SpanQADataModule
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
@@ -212,6 +221,74 @@ def test_bad_inputs_name_file_and_record(tmp_path: Path) -> None:
     c3.write_text(json.dumps([[["文"], [{"question": "问", "choice": ["甲", "乙"], "answer": "丙"}], "d1"]]))
     with pytest.raises(DataFormatError, match="question d1-0: answer '丙' is not among its choices"):
         read_c3(c3)
+
+
+def test_mrc_input_that_is_not_utf8_is_a_data_format_error(tmp_path: Path) -> None:
+    """Reported with relation input: mrc.py read files itself, so non-UTF-8 input gave a UnicodeDecodeError."""
+    path = _squad(tmp_path, "我在北京工作", "北京", 2)
+    path.write_bytes(path.read_text(encoding="utf-8").encode("utf-16"))
+    for read in (read_squad, read_c3, read_questions, lambda p: read_selection(p, None)):
+        with pytest.raises(DataFormatError, match="not UTF-8 text") as info:
+            read(path)
+        assert str(path) in str(info.value)
+    contexts = tmp_path / "context.json"
+    contexts.write_bytes(json.dumps(["第一段"], ensure_ascii=False).encode("gb18030"))
+    with pytest.raises(DataFormatError, match=r"context\.json:1: not UTF-8 text"):
+        read_contexts(contexts)
+
+
+@pytest.mark.parametrize(
+    ("qa", "message"),
+    [
+        ({"id": "q1", "question": "哪里？", "answers": 3}, "question q1: 'answers' must be a list, got int"),
+        (
+            {"id": "q1", "question": "哪里？", "answers": [{"text": "北京", "answer_start": True}]},
+            "question q1: answer needs a text and an integer answer_start",
+        ),
+        ({"id": "q1", "question": ["哪里？"]}, "question q1: empty question"),
+    ],
+)
+def test_squad_fields_of_the_wrong_type_name_the_question(tmp_path: Path, qa: dict[str, Any], message: str) -> None:
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "我在北京工作", "qas": [qa]}]}]}))
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}: {message}")):
+        read_squad(path)
+    path.write_text(json.dumps({"data": [{"title": "t", "paragraphs": 7}]}))
+    with pytest.raises(DataFormatError, match="article t: 'paragraphs' must be a list, got int"):
+        read_squad(path)
+
+
+def test_c3_and_selection_fields_of_the_wrong_type(tmp_path: Path) -> None:
+    c3 = tmp_path / "c3-m-dev.json"
+    c3.write_text(json.dumps([[["文", ["嵌套"]], [{"question": "问", "choice": ["甲"]}], "d1"]]))
+    with pytest.raises(DataFormatError, match=r"document 0 \(d1\): the passage must be a list of strings"):
+        read_c3(c3)
+    c3.write_text(json.dumps([[["文"], 5, "d1"]]))
+    with pytest.raises(DataFormatError, match=r"document 0 \(d1\): the questions must be a list"):
+        read_c3(c3)
+    c3.write_text(json.dumps([[["文"], [{"question": "问", "choice": ["甲", 2]}], "d1"]]))
+    with pytest.raises(DataFormatError, match="question d1-0: 'choice' must be a non-empty list of strings"):
+        read_c3(c3)
+    contexts = tmp_path / "context.json"
+    contexts.write_text(json.dumps(["第一段", "第二段"]))
+    questions = tmp_path / "valid.json"
+    for answer, message in (
+        ({"text": 5, "start": 0}, "with a text string"),
+        ({"text": "第", "start": None}, "integer"),
+    ):
+        questions.write_text(json.dumps([{"id": "x9", "question": "哪段？", "paragraphs": [0, 1], "relevant": 0,
+                                          "answer": answer}]))  # fmt: skip
+        with pytest.raises(DataFormatError, match=f"valid.json: question x9: .*{message}"):
+            read_selection(questions, contexts)
+
+
+def test_question_list_without_its_paragraphs_file(tmp_path: Path) -> None:
+    questions = tmp_path / "valid.json"
+    questions.write_text(json.dumps([{"id": "x1", "question": "哪段？", "paragraphs": [0]}]))
+    with pytest.raises(
+        DataFormatError, match=r"valid\.json: a question list needs its paragraphs file: .*context\.json"
+    ):
+        read_questions(questions)
 
 
 def test_selection_candidates_are_deterministic_and_hold_the_answer() -> None:

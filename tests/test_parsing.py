@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,6 +62,29 @@ def test_biaffine_head_trains_and_decodes_trees(ptb: DependencyDataModule, decod
         heads = [-1, *decoded[b, :n, 0].tolist()]
         assert is_tree(heads, single_root=decoder != "greedy") or decoder == "greedy"
         assert (decoded[b, n:] == -100).all()
+
+
+def test_repair_trees_setting_is_counted_in_the_data_summary(tmp_path: Path, tokenizer: Any) -> None:
+    from relx.data.settings import DataSettings
+    from relx.errors import DataFormatError
+
+    def sentence(*heads: int) -> str:
+        return "".join(f"{i}\tw\t_\tX\tX\t_\t{h}\tdep\t_\t_\n" for i, h in enumerate(heads, 1)) + "\n"
+
+    (tmp_path / "train.conll").write_text(sentence(0, 1) + sentence(0, 0, 2) + sentence(2, 1, 0), encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"train\.conll:4: the sentence is not a tree: 2 words"):
+        DependencyDataModule(tmp_path, tokenizer, {"train": "train.conll"})
+    dm = DependencyDataModule(
+        tmp_path, tokenizer, {"train": "train.conll"}, settings=DataSettings(repair_trees=True, dev_fraction=0.3)
+    )
+    assert dm.data_summary()["train"]["trees_repaired"] == 2
+    assert ptb_summary_has_no_repairs(sample_dir("ptb_sd"), tokenizer)
+
+
+def ptb_summary_has_no_repairs(directory: Path, tokenizer: Any) -> bool:
+    """The bundled sample is clean: every sentence is a tree as it stands."""
+    dm = DependencyDataModule(directory, tokenizer, FILES, punctuation="ptb")
+    return all(dm.data_summary()[split]["trees_repaired"] == 0 for split in ("train", "validation", "test"))
 
 
 def test_attachment_metric_over_scored_words(ptb: DependencyDataModule) -> None:

@@ -61,13 +61,49 @@ def test_bad_bio_lines_name_file_and_line(tmp_path: Path, text: str, line: int, 
     assert f"{f}:{line}" in str(info.value)
 
 
+def test_stray_i_tag_of_a_type_with_no_b_is_an_error_in_training_data(tmp_path: Path) -> None:
+    f = write(tmp_path / "train.bio", "B-ACTOR\tbruce\nI-ACTOR\twillis\n\nO\ta\nI-ACOTR\tb\nO\tc\nI-ACOTR\td\n")
+    with pytest.raises(DataFormatError, match="tag 'I-ACOTR' but no 'B-ACOTR' anywhere in the training file") as info:
+        read_bio_file(f, training=True)
+    assert info.value.path == str(f) and info.value.line == 5  # its first occurrence
+    examples, stats = read_bio_file(f)  # dev/test: repaired as conlleval reads it (scored, never a class)
+    assert examples[1].tags == ("O", "B-ACOTR", "O", "B-ACOTR") and stats.repaired_tags == 2
+
+
+def test_ill_formed_i_of_a_known_type_is_still_repaired_in_training_data(tmp_path: Path) -> None:
+    """IOB1-style chunk starts (``I-X`` after ``O``) stay readable as long as ``X`` is a type of the file."""
+    f = write(tmp_path / "t.txt", "EU NNP I-ORG\nrejects VBZ O\n\nthe DT O\nUN NNP B-ORG\n")
+    examples, stats = read_bio_file(f, "conll", training=True)
+    assert examples[0].tags == ("B-ORG", "O") and stats.repaired_tags == 1
+
+
+def test_stray_i_slot_is_an_error_in_a_training_split(tmp_path: Path) -> None:
+    d = jointbert(tmp_path, "fly to boston\nto new york\n", "O O B-city\nO I-town I-town\n", "flight\nflight\n")
+    with pytest.raises(DataFormatError, match=r"seq\.out:2: tag 'I-town' but no 'B-town'"):
+        read_jointbert_split(d, training=True)
+    examples, _ = read_jointbert_split(d)
+    assert examples[1].tags == ("O", "B-town", "I-town")
+
+
+def test_stray_i_tag_stops_a_training_datamodule(tmp_path: Path) -> None:
+    from relx.data.word_tasks import BioNerDataModule
+
+    write(tmp_path / "train.bio", "O\ta\nI-X\tb\n\nB-Y\tc\n")
+    write(tmp_path / "test.bio", "O\ta\nI-Z\tb\n")
+    with pytest.raises(DataFormatError, match=r"train\.bio:2: tag 'I-X' but no 'B-X'"):
+        BioNerDataModule(tmp_path, None, {"train": "train.bio"})  # type: ignore[arg-type]
+    write(tmp_path / "train.bio", "O\ta\nB-X\tb\n\nI-X\tc\n")
+    dm = BioNerDataModule(tmp_path, None, {"train": "train.bio", "test": "test.bio"})  # type: ignore[arg-type]
+    assert dm.vocabs["token"].labels == ["O", "B-X"] and dm.examples["test"][0].tags == ("O", "B-Z")
+
+
 def test_missing_and_empty_files(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="file not found"):
         read_bio_file(tmp_path / "nope.bio")
     with pytest.raises(DataFormatError, match="empty"):
         read_bio_file(write(tmp_path / "empty.bio", "\n\n"))
-    with pytest.raises(DataFormatError, match="not UTF-8"):
-        (tmp_path / "latin.bio").write_bytes(b"O\tcaf\xe9\n")
+    (tmp_path / "latin.bio").write_bytes(b"O\tok\n\nO\tcaf\xe9\n")
+    with pytest.raises(DataFormatError, match=r"latin\.bio:3: not UTF-8 text \(byte e9 at offset 11"):
         read_bio_file(tmp_path / "latin.bio")
 
 
@@ -91,7 +127,10 @@ def test_jointbert_errors_name_the_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match=r"seq\.out:2: 2 slot tags for 1 words"):
         read_jointbert_split(d)
     d = jointbert(tmp_path, "fly\nhi\n", "O\nO\n", "flight\n")
-    with pytest.raises(DataFormatError, match="line counts differ"):
+    with pytest.raises(DataFormatError, match=r"label:2: line counts differ: this file has 1, seq.in 2, seq.out 2"):
+        read_jointbert_split(d)
+    d = jointbert(tmp_path, "fly\nhi\nthere\n", "O\nO\n", "flight\ngreet\n")
+    with pytest.raises(DataFormatError, match=r"seq\.in:3: line counts differ: this file has 3"):
         read_jointbert_split(d)
 
 
@@ -99,6 +138,8 @@ def test_label_file_drops_bookkeeping_entries_and_rejects_duplicates(tmp_path: P
     assert read_label_file(write(tmp_path / "l.txt", "PAD\nUNK\nO\nB-x\n")) == ["O", "B-x"]
     with pytest.raises(DataFormatError, match="duplicate label 'O'"):
         read_label_file(write(tmp_path / "d.txt", "O\nO\n"))
+    with pytest.raises(DataFormatError, match="no labels besides"):
+        read_label_file(write(tmp_path / "u.txt", "UNK\n"))
 
 
 def test_raw_text_is_split_into_words_and_punctuation(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from relx.data.relations import (
     read_semeval,
 )
 from relx.data.settings import DataSettings
+from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError, DataFormatError
 from relx.metrics.relation_scores import klue_re_scores, semeval_official_scores
 
@@ -72,6 +74,75 @@ def test_unknown_semeval_label(tmp_path: Path) -> None:
         read_semeval(f, LABELS)
 
 
+BLOCKS = [
+    '1\t"The <e1>child</e1> was put in the <e2>cradle</e2>."\nContent-Container(e1,e2)\nComment:\n\n',
+    '2\t"A <e1>virus</e1> caused the <e2>fever</e2>."\nCause-Effect(e1,e2)\nComment:\n\n',
+    '3\t"The <e1>pen</e1> is in the <e2>box</e2>."\nContent-Container(e1,e2)\nComment:\n\n',
+]
+
+
+@pytest.mark.parametrize("name", ["TRAIN_FILE.TXT", "TEST_FILE_FULL.TXT"])
+def test_semeval_block_without_its_relation_line_is_an_error_at_read_time(tmp_path: Path, name: str) -> None:
+    """Reported: a block missing its relation line crashed in the loss (train) or after training (test)."""
+    lost = BLOCKS[1].replace("Cause-Effect(e1,e2)\n", "")
+    f = write(tmp_path / name, BLOCKS[0] + lost + BLOCKS[2])
+    with pytest.raises(DataFormatError, match="example 2 has no relation label, but 2 of the 3 examples") as info:
+        read_semeval(f, LABELS)
+    assert info.value.path == str(f) and info.value.line == 5  # the sentence line of the block
+    assert str(info.value).startswith(f"{f}:5: ")
+
+
+def test_semeval_file_without_a_relation_line_fails_before_training(tmp_path: Path, tokenizer: Any) -> None:
+    semeval_dir(tmp_path)
+    lost = BLOCKS[1].replace("Cause-Effect(e1,e2)\n", "")
+    write(tmp_path / "TEST_FILE_FULL.TXT", BLOCKS[0] + lost + BLOCKS[2])
+    with pytest.raises(DataFormatError, match=r"TEST_FILE_FULL\.TXT:5: example 2 has no relation label"):
+        SemEvalDataModule(tmp_path, tokenizer, FILES)
+
+
+def test_semeval_unlabelled_training_file_is_an_error(tmp_path: Path, tokenizer: Any) -> None:
+    semeval_dir(tmp_path)
+    write(tmp_path / "TRAIN_FILE.TXT", '8001\t"A <e1>b</e1> c <e2>d</e2>."\n8002\t"<e2>x</e2> and <e1>y</e1>"\n')
+    with pytest.raises(DataFormatError, match=r"TRAIN_FILE\.TXT:1: training example without a relation label"):
+        SemEvalDataModule(tmp_path, tokenizer, FILES)
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        # a damaged sentence line after a lost relation line must not become the previous example's label
+        (BLOCKS[0].replace("Content-Container(e1,e2)\n", "") + BLOCKS[1].replace("\t", " ", 1), "ID<TAB>", 4),
+        (BLOCKS[0] + BLOCKS[0], "example id 1 appears more than once (first at line 1)", 5),
+        (BLOCKS[0] + "Cause-Effect(e1,e2)\n", "or a relation line", 5),
+    ],
+    ids=["sentence-as-label", "duplicate-id", "second-relation-line"],
+)
+def test_semeval_damaged_blocks_name_the_line(tmp_path: Path, text: str, message: str, line: int) -> None:
+    f = write(tmp_path / "TRAIN_FILE.TXT", text)
+    with pytest.raises(DataFormatError, match=re.escape(message)) as info:
+        read_semeval(f)
+    assert info.value.line == line and str(f) in str(info.value)
+
+
+def raw_reader(tokenizer: Any) -> SemEvalDataModule:
+    """The DataModule ``relx.predict`` builds from a SemEval checkpoint (no data directory)."""
+    vocabs = {"sentence": LabelVocab(list(SEMEVAL_LABELS)), "entity_type": LabelVocab([])}
+    return SemEvalDataModule(None, tokenizer, files={}, vocabs=vocabs)
+
+
+def test_relation_raw_input_that_is_not_utf8_is_a_data_format_error(tmp_path: Path, tokenizer: Any) -> None:
+    """Reported: non-UTF-8 input to relx.predict gave a UnicodeDecodeError traceback."""
+    f = tmp_path / "sentences.txt"
+    f.write_bytes("The <e1>café</e1> is in <e2>Paris</e2>.\n".encode("latin-1"))
+    with pytest.raises(DataFormatError, match="not UTF-8 text") as info:
+        raw_reader(tokenizer).read_raw(f)
+    assert str(f) in str(info.value) and info.value.line == 1
+    (ex,) = raw_reader(tokenizer).read_raw(write(tmp_path / "ok.txt", "\nThe <e1>café</e1> is in <e2>Paris</e2>.\n"))
+    assert (ex.id, ex.e1.text, ex.e2.text, ex.source) == ("2", "café", "Paris", f"{tmp_path / 'ok.txt'}:2")
+    with pytest.raises(DataFormatError, match=r"sentences\.txt:2: expected one <e1>"):
+        raw_reader(tokenizer).read_raw(write(f, "<e1>a</e1> <e2>b</e2>\nno markers here\n"))
+
+
 def klue_record(**changes: Any) -> dict[str, Any]:
     record = {
         "guid": "g1", "sentence": "이순신은 1545년 한성에서 태어났다.", "label": "per:date_of_birth",
@@ -90,11 +161,39 @@ def test_klue_reader_checks_offsets_against_the_word(tmp_path: Path) -> None:
         read_klue_re(write(tmp_path / "b.json", json.dumps([bad], ensure_ascii=False)))
     with pytest.raises(DataFormatError, match="malformed JSON"):
         read_klue_re(write(tmp_path / "c.json", "[{"))
-    with pytest.raises(DataFormatError, match="missing or malformed field 'sentence'"):
+    with pytest.raises(DataFormatError, match="missing field 'sentence'"):
         read_klue_re(write(tmp_path / "d.json", json.dumps([{"guid": "x"}])))
     overlap = klue_record(object_entity={"word": "순신", "start_idx": 1, "end_idx": 2, "type": "PER"})
     with pytest.raises(DataFormatError, match="overlap"):
         read_klue_re(write(tmp_path / "e.json", json.dumps([overlap], ensure_ascii=False)))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"subject_entity": {"word": "이순신", "start_idx": "x", "end_idx": 2}}, "must be integers"),
+        ({"subject_entity": {"word": "이순신", "start_idx": -3, "end_idx": -1}}, "(outside the sentence)"),
+        ({"subject_entity": "이순신"}, "subject_entity': expected an object"),
+        ({"sentence": ["이순신"]}, "field 'sentence': expected a non-empty string"),
+        ({"label": ["per:title"]}, "field 'label': expected a relation label string"),
+        ({"object_entity": {"word": "1545년", "start_idx": 5, "end_idx": 9, "type": ["DAT"]}}, "'type' must be"),
+    ],
+)
+def test_klue_malformed_values_name_file_and_record(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    f = write(tmp_path / "a.json", json.dumps([klue_record(), klue_record(guid="g2", **change)], ensure_ascii=False))
+    with pytest.raises(DataFormatError, match=re.escape(message)) as info:
+        read_klue_re(f)
+    assert str(info.value).startswith(f"{f}: record 1 (guid g2): ")
+
+
+def test_klue_json_lines_errors_name_the_line(tmp_path: Path) -> None:
+    lines = [json.dumps(klue_record(), ensure_ascii=False), "", json.dumps(klue_record(guid="g3", label=None))]
+    with pytest.raises(
+        DataFormatError, match=r"a\.jsonl:3: record 1 \(guid g3\) has no relation label, but 1 of the 2"
+    ):
+        read_klue_re(write(tmp_path / "a.jsonl", "\n".join(lines) + "\n"))
+    with pytest.raises(DataFormatError, match=r"b\.jsonl:2: malformed JSON"):
+        read_klue_re(write(tmp_path / "b.jsonl", lines[0] + "\n{oops\n"))
 
 
 # ---- marking -------------------------------------------------------------------------------------

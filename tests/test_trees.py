@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from relx.structs import chu_liu_edmonds, eisner, greedy_heads, is_projective, is_tree, mst, tree_score
+from relx.structs.trees import repair_tree, tree_defect
 
 
 def all_trees(n: int, single_root: bool, projective: bool = False) -> list[list[int]]:
@@ -58,3 +59,33 @@ def test_greedy_can_make_cycles_and_mst_repairs_them() -> None:
 
 def test_crossing_arcs_are_not_projective() -> None:
     assert not is_projective([-1, 3, 0, 2, 1]) and is_projective([-1, 2, 0, 2])
+
+
+@pytest.mark.parametrize(
+    ("heads", "defect"),
+    [
+        ([-1, 2, 0, 2], None),
+        ([-1, 0, 0], "2 words are attached to ROOT (head 0): words 1, 2"),
+        ([-1, 2, 1], "words 1, 2 form a cycle (none of them reaches ROOT)"),
+        ([-1, 0, 2], "word 2 is its own head"),
+        ([-1, 0, 3], "head 3 of word 2 is not 0 (ROOT) or a word id 1..2"),
+        ([-1], "no word is attached to ROOT (head 0)"),
+    ],
+)
+def test_tree_defect_says_what_is_wrong(heads: list[int], defect: str | None) -> None:
+    assert tree_defect(heads) == defect and is_tree(heads) == (defect is None)
+
+
+def test_repair_tree_against_every_head_assignment() -> None:
+    """Every in-range head assignment of up to 4 words repairs to a single-rooted tree; trees stay as they are."""
+    for n in range(1, 5):
+        for choice in itertools.product(range(n + 1), repeat=n):
+            heads = [-1, *choice]
+            fixed = repair_tree(heads)
+            assert is_tree(fixed), (heads, fixed)
+            assert fixed == heads if is_tree(heads) else fixed != heads
+            roots = [d for d in range(1, n + 1) if heads[d] == 0]
+            if roots:
+                assert fixed.index(0, 1) == roots[0]  # the first root word stays the root
+    with pytest.raises(ValueError, match="out of range"):
+        repair_tree([-1, 0, 5])

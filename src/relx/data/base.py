@@ -75,6 +75,12 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         self.vocabs = vocabs
         if "train" in self.examples:
             if "validation" not in self.examples:
+                if len(self.examples["train"]) < 2:
+                    raise DataFormatError(
+                        self.describe_split("train"),
+                        f"{len(self.examples['train'])} training example(s) and no dev split to score on: "
+                        "give a dev file or at least 2 training examples to carve one from",
+                    )
                 self.examples["train"], self.examples["validation"] = self.carve_dev_split(self.examples["train"])
                 self.dev_carved = True
             self.examples["train"] = take_fraction(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_TAG = re.compile(r"^(O|[BI]-\S+)$")
+_TAG = re.compile(r"O|[BI]-\S+")
 
 
 def is_bio_tag(tag: str) -> bool:
-    return bool(_TAG.match(tag))
+    """``O``, ``B-TYPE`` or ``I-TYPE`` (a type: no whitespace); the whole string, not a prefix."""
+    return bool(_TAG.fullmatch(tag))
 
 
 def repair_bio(tags: Sequence[str]) -> tuple[list[str], int]:

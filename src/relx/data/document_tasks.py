@@ -33,7 +33,7 @@ from relx.data.documents import Document, docred_json, read_cdr, read_docred, re
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
 from relx.encoders.windows import sequence_specials
-from relx.errors import ConfigError
+from relx.errors import ConfigError, DataFormatError
 from relx.io import atomic_write, write_json_atomic
 from relx.metrics.docred_scores import curve_scores, official_evaluate, plot_pr_curve, train_facts
 
@@ -131,7 +131,9 @@ class DocumentCollator:
         for doc, f in enumerate(features):
             e = f["n_entities"]
             mention_entity = torch.tensor(f["mention_entity"], dtype=torch.long)
-            starts, ends = torch.tensor(f["mention_start"]), torch.tensor(f["mention_end"])
+            # explicit dtype: a document without entities has empty lists (torch would make them float)
+            starts = torch.tensor(f["mention_start"], dtype=torch.long)
+            ends = torch.tensor(f["mention_end"], dtype=torch.long)
             lengths = ends - starts
             cols["mention_doc"].append(torch.full((len(starts),), doc))
             cols["mention_entity"].append(mention_entity + n_entities)
@@ -145,7 +147,8 @@ class DocumentCollator:
             first = torch.full((e,), 10**9, dtype=torch.long).scatter_reduce(0, mention_entity, starts, "amin")
             cols["entity_first"].append(first)
             if f["pair_head"]:
-                heads, tails = torch.tensor(f["pair_head"]), torch.tensor(f["pair_tail"])
+                heads = torch.tensor(f["pair_head"], dtype=torch.long)
+                tails = torch.tensor(f["pair_tail"], dtype=torch.long)
             else:  # every ordered pair of distinct entities
                 grid = torch.cartesian_prod(torch.arange(e), torch.arange(e)).view(-1, 2)
                 grid = grid[grid[:, 0] != grid[:, 1]]
@@ -400,18 +403,62 @@ class DocumentREDataModule(TaskDataModule[Document]):
         )
 
     def read_raw(self, path: str | Path) -> list[Document]:
-        return self.read_documents(Path(path))[0]
+        """Documents to predict: DocRED-style JSON (a list of documents, one document, or JSON lines of them);
+        labels, if present, must use the model's relation ids (they are not used)."""
+        return _with_pairs(Path(path), read_docred(Path(path), self.vocabs["pair"].labels[1:])[0])
+
+    def relation_names(self) -> dict[str, str | None]:
+        """Relation id -> readable name (``None`` where unknown) for every relation the model predicts. Names
+        come from the relation table only when it holds all of the model's ids (otherwise it is not the table
+        the model was trained with)."""
+        ids = self.vocabs["pair"].labels[1:]
+        table = self.relations()
+        same_table = all(r in table for r in ids)
+        return {r: table[r] if same_table else None for r in ids}
 
     def write_raw_predictions(self, path: Path, examples: list[Document], predictions: dict[str, list[Any]]) -> None:
+        """JSON lines, one document each: its ``title``, its ``entities`` (name of the first mention, type) and
+        the predicted ``facts``: entity indices ``h_idx``/``t_idx`` and relation id ``r`` with ``score`` (the
+        CodaLab fields), plus ``h_name``/``h_type``/``t_name``/``t_type`` and the readable ``r_name``."""
         vocab = self.vocabs["pair"]
+        names = self.relation_names()
 
         def write(fh: Any) -> None:
             for doc, predicted in zip(examples, predictions["pair"], strict=True):
-                facts = [{"h_idx": h, "t_idx": t, "r": vocab.label(r), "score": round(float(s), 6)}
-                         for h, t, r, s in predicted["facts"]]  # fmt: skip
-                fh.write(json.dumps({"title": doc.title, "facts": facts}, ensure_ascii=False) + "\n")
+                entities = [{"name": entity.mentions[0].name, "type": entity.type} for entity in doc.entities]
+                facts = [
+                    _fact_record(h, t, vocab.label(r), float(s), entities, names) for h, t, r, s in predicted["facts"]
+                ]
+                record = {"title": doc.title, "entities": entities, "facts": facts}
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
         atomic_write(path, write)
+
+
+def _with_pairs(path: Path, documents: list[Document]) -> list[Document]:
+    """Input documents to predict, each with an entity pair to score: a document without one has nothing to
+    predict, and a batch of such documents would fail inside the model, far from the file."""
+    for i, doc in enumerate(documents):
+        n = len(doc.entities)
+        if doc.candidate_pairs is not None and not doc.candidate_pairs:
+            why = "no candidate pair listed (not_include pairs are skipped)"
+        elif doc.candidate_pairs is None and n < 2:
+            why = f"{n} entit{'y' if n == 1 else 'ies'} in vertexSet, at least 2 are needed"
+        else:
+            continue
+        raise DataFormatError(path, f"document {i} (title {doc.title!r}): no entity pair to predict: {why}")
+    return documents
+
+
+def _fact_record(
+    h: int, t: int, relation: str, score: float, entities: list[dict[str, str]], names: dict[str, str | None]
+) -> dict[str, Any]:
+    """One predicted fact: the submission fields first (what existing readers of the file use), then names."""
+    return {
+        "h_idx": h, "t_idx": t, "r": relation, "score": round(score, 6),
+        "h_name": entities[h]["name"], "h_type": entities[h]["type"],
+        "t_name": entities[t]["name"], "t_type": entities[t]["type"], "r_name": names.get(relation),
+    }  # fmt: skip
 
 
 class CdrDataModule(DocumentREDataModule):
@@ -428,3 +475,7 @@ class CdrDataModule(DocumentREDataModule):
 
     def read_documents(self, path: Path) -> tuple[list[Document], dict[str, int]]:
         return read_cdr(path)
+
+    def read_raw(self, path: str | Path) -> list[Document]:
+        """Documents to predict, in the ``*_filter.data`` layout (the listed pairs are the pairs scored)."""
+        return _with_pairs(Path(path), read_cdr(Path(path))[0])

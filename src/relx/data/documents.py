@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relx.data.readers import read_text
+from relx.data.readers import read_lines, read_text
 from relx.errors import DataFormatError
 
 CDR_LABELS = ("1:CID:2", "1:NR:2", "not_include")
@@ -70,6 +70,12 @@ class Document:
 # --------------------------------------------------------------------------------------------------- helpers
 
 
+DOCRED_EXPECTED = (
+    "expected DocRED-style JSON: a list of documents {title, sents, vertexSet[, labels]} (sents: lists of words;"
+    " vertexSet: lists of mentions {name, pos, sent_id, type}), or one such document a line (JSON lines)"
+)
+
+
 def _load_json(path: Path) -> Any:
     text = read_text(path)
     try:
@@ -78,6 +84,49 @@ def _load_json(path: Path) -> Any:
         raise DataFormatError(
             path, f"malformed JSON: {err.msg} (line {err.lineno}, column {err.colno}, char {err.pos})"
         ) from err
+
+
+def _load_documents(path: Path) -> list[tuple[Any, int | None]]:
+    """(record, line) of every document: a JSON list (line ``None``), a single JSON object, or JSON lines (one
+    document a line). Anything else (raw text, a damaged file) is an error that says what is expected."""
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        if err.lineno > 1 and _is_json_object(next(line for line in text.split("\n") if line.strip())):
+            return _json_lines(path, text)  # the first line is a document of its own: JSON lines
+        raise DataFormatError(
+            path,
+            f"malformed JSON: {err.msg} (line {err.lineno}, column {err.colno}, char {err.pos}); {DOCRED_EXPECTED}",
+        ) from err
+    if isinstance(data, dict):
+        return [(data, None)]
+    if not isinstance(data, list):
+        raise DataFormatError(path, f"got a JSON {type(data).__name__}; {DOCRED_EXPECTED}")
+    return [(record, None) for record in data]
+
+
+def _is_json_object(line: str) -> bool:
+    """Whether ``line`` alone is a JSON object: then a file that fails to parse whole is JSON lines."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def _json_lines(path: Path, text: str) -> list[tuple[Any, int | None]]:
+    """(record, line) of each non-blank line; a line that is not JSON is named with the format expected."""
+    records: list[tuple[Any, int | None]] = []
+    for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines: JSON strings may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            records.append((json.loads(line), lineno))
+        except json.JSONDecodeError as err:
+            raise DataFormatError(
+                path, f"malformed JSON line: {err.msg} (column {err.colno}); {DOCRED_EXPECTED}", lineno
+            ) from err
+    return records
 
 
 def _is_int(value: Any) -> bool:
@@ -111,18 +160,19 @@ def read_rel_info(path: str | Path) -> dict[str, str]:
 
 
 class _DocWhere:
-    """Builds messages naming document index, title and field."""
+    """Builds messages naming document index, title and field (and the line, for JSON lines)."""
 
-    def __init__(self, path: Path, index: int, title: str | None) -> None:
-        self.path, self.index, self.title = path, index, title
+    def __init__(self, path: Path, index: int, title: str | None, line: int | None = None) -> None:
+        self.path, self.index, self.title, self.line = path, index, title, line
 
     def error(self, field: str, message: str) -> DataFormatError:
         title = f"title {self.title!r}" if self.title is not None else "no title"
-        return DataFormatError(self.path, f"document {self.index} ({title}): field {field}: {message}")
+        return DataFormatError(self.path, f"document {self.index} ({title}): field {field}: {message}", self.line)
 
 
 def read_docred(path: str | Path, relations: Collection[str] | None = None) -> tuple[list[Document], dict[str, int]]:
-    """A DocRED / Re-DocRED JSON list of ``{title, sents, vertexSet, labels}``.
+    """A DocRED / Re-DocRED JSON list of ``{title, sents, vertexSet, labels}`` (also: one such document, or JSON
+    lines of them, as ``relx.predict`` input may come).
 
     Mention ``pos`` is ``[start, end)`` within sentence ``sent_id``; it becomes a document-level offset. An
     entity's type is its first mention's type (as listed in the file; ``mixed_type_entities`` counts entities
@@ -132,11 +182,9 @@ def read_docred(path: str | Path, relations: Collection[str] | None = None) -> t
     the pairs to score.
     """
     path = Path(path)
-    data = _load_json(path)
-    if not isinstance(data, list):
-        raise DataFormatError(path, f"expected a JSON list of documents, got {type(data).__name__}")
-    if not data:
-        raise DataFormatError(path, "no documents")
+    records = _load_documents(path)
+    if not records:
+        raise DataFormatError(path, f"no documents; {DOCRED_EXPECTED}")
     known = set(relations) if relations is not None else None
     stats = dict.fromkeys(
         (
@@ -145,16 +193,20 @@ def read_docred(path: str | Path, relations: Collection[str] | None = None) -> t
         ),
         0,
     )  # fmt: skip
-    documents = [_docred_document(path, i, record, known, stats) for i, record in enumerate(data)]
+    documents = [_docred_document(path, i, record, known, stats, line) for i, (record, line) in enumerate(records)]
     stats["documents"] = len(documents)
     return documents, stats
 
 
-def _docred_document(path: Path, index: int, record: Any, known: set[str] | None, stats: dict[str, int]) -> Document:
+def _docred_document(
+    path: Path, index: int, record: Any, known: set[str] | None, stats: dict[str, int], line: int | None = None
+) -> Document:
     if not isinstance(record, dict):
-        raise _DocWhere(path, index, None).error("(document)", f"expected a JSON object, got {type(record).__name__}")
+        raise _DocWhere(path, index, None, line).error(
+            "(document)", f"expected a JSON object, got {type(record).__name__}; {DOCRED_EXPECTED}"
+        )
     title = record.get("title")
-    where = _DocWhere(path, index, title if isinstance(title, str) else None)
+    where = _DocWhere(path, index, title if isinstance(title, str) else None, line)
     for key in ("title", "sents", "vertexSet"):
         if key not in record:
             raise where.error(key, "missing")
@@ -384,7 +436,7 @@ def read_cdr(path: str | Path) -> tuple[list[Document], dict[str, int]]:
         0,
     )  # fmt: skip
     documents: list[Document] = []
-    for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
+    for lineno, raw in enumerate(read_lines(path), start=1):
         if not raw.strip():
             continue
         documents.append(_cdr_document(path, lineno, len(documents), raw, stats))
@@ -400,6 +452,9 @@ def _cdr_document(path: Path, lineno: int, index: int, line: str, stats: dict[st
 
     def error(field: str, message: str) -> DataFormatError:
         return DataFormatError(path, f"document {index} (PMID {pmid!r}): field {field}: {message}", lineno)
+
+    if not pmid:
+        raise error("PMID", "empty (each line is PMID<TAB>text<TAB>pairs...)")
 
     if len(fields) < 2 or (len(fields) - 2) % _CDR_PAIR_FIELDS:
         raise error(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relx.data.readers import read_text
 from relx.errors import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,9 @@ class ChoiceExample:
 
 
 def load_json(path: str | Path) -> Any:
-    """Parsed JSON; a syntax error names file, line and column."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise DataFormatError(path, f"cannot read: {err.strerror or err}") from err
+    """Parsed JSON of a UTF-8 file (read by the shared reader: missing, undecodable or empty files are
+    ``DataFormatError``s); a syntax error names file, line and column."""
+    text = read_text(Path(path))
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -83,6 +82,20 @@ def _need(record: Any, key: str, path: str | Path, where: str) -> Any:
     if not isinstance(record, dict) or key not in record:
         raise DataFormatError(path, f"{where}: missing '{key}'")
     return record[key]
+
+
+def _need_list(record: Any, key: str, path: str | Path, where: str, optional: bool = False) -> list[Any]:
+    """``record[key]``, which must be a list (``null`` or absent counts as empty when ``optional``)."""
+    if optional and (not isinstance(record, dict) or record.get(key) is None):
+        return []
+    value = _need(record, key, path, where)
+    if not isinstance(value, list):
+        raise DataFormatError(path, f"{where}: '{key}' must be a list, got {type(value).__name__}")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def verify_answer(
@@ -119,29 +132,29 @@ def _check_question(question: Any, qid: str, path: str | Path) -> str:
 def read_squad(path: str | Path, training: bool = False) -> tuple[list[QAExample], dict[str, int]]:
     """Questions of a SQuAD-style file, answers verified (see the module docstring); (examples, stats)."""
     data = load_json(path)
-    articles = _need(data, "data", path, "top level")
-    if not isinstance(articles, list):
-        raise DataFormatError(path, "'data' must be a list of articles")
+    if not isinstance(data, dict):
+        raise DataFormatError(path, f'expected a SQuAD-style object {{"data": [articles]}}, got {type(data).__name__}')
     stats: Counter[str] = Counter()
     examples: list[QAExample] = []
     seen: set[str] = set()
-    for a, article in enumerate(articles):
+    for a, article in enumerate(_need_list(data, "data", path, "top level")):
         article_id = str(article.get("id") or article.get("title") or a) if isinstance(article, dict) else str(a)
-        for p, paragraph in enumerate(_need(article, "paragraphs", path, f"article {article_id}")):
-            context = _need(paragraph, "context", path, f"article {article_id} paragraph {p}")
+        for p, paragraph in enumerate(_need_list(article, "paragraphs", path, f"article {article_id}")):
+            where = f"article {article_id} paragraph {p}"
+            context = _need(paragraph, "context", path, where)
             if not isinstance(context, str) or not context:
-                raise DataFormatError(path, f"article {article_id} paragraph {p}: empty context")
-            for q, qa in enumerate(_need(paragraph, "qas", path, f"article {article_id} paragraph {p}")):
+                raise DataFormatError(path, f"{where}: empty context")
+            for q, qa in enumerate(_need_list(paragraph, "qas", path, where)):
                 qid = str(qa.get("id", f"{article_id}-{p}-{q}")) if isinstance(qa, dict) else f"{article_id}-{p}-{q}"
                 if qid in seen:
                     raise DataFormatError(path, f"question {qid}: duplicate id")
                 seen.add(qid)
                 question = _check_question(_need(qa, "question", path, f"question {qid}"), qid, path)
                 texts, starts = [], []
-                for answer in qa.get("answers") or ():
+                for answer in _need_list(qa, "answers", path, f"question {qid}", optional=True):
                     text = _need(answer, "text", path, f"question {qid} answer")
                     start = answer.get("answer_start", -1)
-                    if not isinstance(text, str) or not isinstance(start, int):
+                    if not isinstance(text, str) or not _is_int(start):
                         raise DataFormatError(path, f"question {qid}: answer needs a text and an integer answer_start")
                     texts.append(text)
                     starts.append(verify_answer(context, text, start, qid, path, stats, training))
@@ -151,14 +164,6 @@ def read_squad(path: str | Path, training: bool = False) -> tuple[list[QAExample
     if not examples:
         raise DataFormatError(path, "no questions found")
     return examples, dict(stats)
-
-
-def _article_paragraphs(data: Any, path: str | Path) -> list[tuple[str, list[dict[str, Any]]]]:
-    articles = _need(data, "data", path, "top level")
-    return [
-        (str(article.get("id") or article.get("title") or a), list(_need(article, "paragraphs", path, f"article {a}")))
-        for a, article in enumerate(articles)
-    ]
 
 
 def selection_candidates(qid: str, answer_paragraph: int, n_paragraphs: int) -> tuple[list[int], int]:
@@ -208,38 +213,58 @@ def read_seed_selection(
     if not isinstance(records, list):
         raise DataFormatError(path, "expected a JSON list of questions")
     stats: Counter[str] = Counter()
-    examples = []
-    for r, record in enumerate(records):
-        qid = str(record.get("id", r)) if isinstance(record, dict) else str(r)
-        question = _check_question(_need(record, "question", path, f"question {qid}"), qid, path)
-        ids = _need(record, "paragraphs", path, f"question {qid}")
-        if not isinstance(ids, list) or not ids:
-            raise DataFormatError(path, f"question {qid}: 'paragraphs' must be a non-empty list of paragraph ids")
-        for pid in ids:
-            if not isinstance(pid, int) or not 0 <= pid < len(contexts):
-                raise DataFormatError(
-                    path, f"question {qid}: candidate paragraph id {pid!r} does not exist in {contexts_path} "
-                    f"({len(contexts)} paragraphs)",
-                )  # fmt: skip
-        label = None
-        answers: tuple[str, ...] = ()
-        if "relevant" in record:
-            relevant = record["relevant"]
-            if relevant not in ids:
-                raise DataFormatError(path, f"question {qid}: relevant paragraph {relevant!r} is not a candidate")
-            label = ids.index(relevant)
-            answer = record.get("answer")
-            if isinstance(answer, dict) and "text" in answer:
-                verify_answer(
-                    contexts[relevant], answer["text"], int(answer.get("start", -1)), qid, path, stats, training
-                )
-                answers = (answer["text"],)
-        examples.append(
-            ChoiceExample(qid, question, tuple(contexts[i] for i in ids), label, "", "", f"{path}#{qid}", answers)
-        )
+    examples = [
+        _seed_question(path, r, record, contexts, contexts_path, stats, training) for r, record in enumerate(records)
+    ]
     if not examples:
         raise DataFormatError(path, "no questions found")
     return examples, dict(stats)
+
+
+def _seed_question(
+    path: str | Path,
+    r: int,
+    record: Any,
+    contexts: list[str],
+    contexts_path: str | Path,
+    stats: Counter[str],
+    training: bool,
+) -> ChoiceExample:
+    """One question of seed 003's layout, every field checked (ids are indices into ``contexts``)."""
+    qid = str(record.get("id", r)) if isinstance(record, dict) else str(r)
+    question = _check_question(_need(record, "question", path, f"question {qid}"), qid, path)
+    ids = _need(record, "paragraphs", path, f"question {qid}")
+    if not isinstance(ids, list) or not ids:
+        raise DataFormatError(path, f"question {qid}: 'paragraphs' must be a non-empty list of paragraph ids")
+    for pid in ids:
+        if not _is_int(pid) or not 0 <= pid < len(contexts):
+            raise DataFormatError(
+                path, f"question {qid}: candidate paragraph id {pid!r} does not exist in {contexts_path} "
+                f"({len(contexts)} paragraphs)",
+            )  # fmt: skip
+    label = None
+    answers: tuple[str, ...] = ()
+    if "relevant" in record:
+        relevant = record["relevant"]
+        if not _is_int(relevant) or relevant not in ids:
+            raise DataFormatError(path, f"question {qid}: relevant paragraph {relevant!r} is not a candidate")
+        label = ids.index(relevant)
+        answer = record.get("answer")
+        if answer is not None:
+            text, start = _seed_answer(answer, qid, path)
+            verify_answer(contexts[relevant], text, start, qid, path, stats, training)
+            answers = (text,)
+    return ChoiceExample(qid, question, tuple(contexts[i] for i in ids), label, "", "", f"{path}#{qid}", answers)
+
+
+def _seed_answer(answer: Any, qid: str, path: str | Path) -> tuple[str, int]:
+    """(text, start) of a seed answer ``{text, start}``; ``start`` may be absent (-1: found by its text)."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+        raise DataFormatError(path, f"question {qid}: 'answer' must be {{text, start}} with a text string")
+    start = answer.get("start", -1)
+    if not _is_int(start):
+        raise DataFormatError(path, f"question {qid}: answer start must be an integer, got {start!r:.30}")
+    return answer["text"], start
 
 
 def read_selection(
@@ -262,6 +287,10 @@ def read_questions(path: str | Path, contexts: str | Path | None = None) -> list
     data = load_json(path)
     if isinstance(data, list):
         contexts_path = Path(contexts) if contexts else Path(path).parent / "context.json"
+        if not contexts_path.is_file():
+            raise DataFormatError(
+                path, f"a question list needs its paragraphs file: {contexts_path} not found (contexts=FILE names it)"
+            )
         return read_seed_selection(path, read_contexts(contexts_path), contexts_path)[0]
     qa, _ = read_squad(path)
     paragraphs: dict[str, list[str]] = {}
@@ -291,27 +320,38 @@ def read_c3(path: str | Path) -> tuple[list[ChoiceExample], dict[str, int]]:
         raise DataFormatError(path, "expected a JSON list of [passage, questions, id] documents")
     examples = []
     for d, doc in enumerate(docs):
-        if not isinstance(doc, list) or len(doc) < 3:
-            raise DataFormatError(path, f"document {d}: expected [passage, questions, id]")
-        turns, questions, doc_id = doc[0], doc[1], str(doc[2])
-        passage = "\n".join(turns) if isinstance(turns, list) else str(turns)
-        for q, item in enumerate(questions):
-            qid = f"{doc_id}-{q}"
-            question = _check_question(_need(item, "question", path, f"question {qid}"), qid, path)
-            choices = _need(item, "choice", path, f"question {qid}")
-            if not isinstance(choices, list) or not choices:
-                raise DataFormatError(path, f"question {qid}: 'choice' must be a non-empty list")
-            label = None
-            if "answer" in item:
-                if item["answer"] not in choices:
-                    raise DataFormatError(path, f"question {qid}: answer {item['answer']!r} is not among its choices")
-                label = choices.index(item["answer"])
-            examples.append(
-                ChoiceExample(qid, question, tuple(map(str, choices)), label, passage, doc_id, f"{path}#{qid}")
-            )
+        examples += _c3_document(path, d, doc)
     if not examples:
         raise DataFormatError(path, "no questions found")
     return examples, {}
+
+
+def _c3_document(path: str | Path, d: int, doc: Any) -> list[ChoiceExample]:
+    """The questions of one C3 document ``[passage turns, questions, id]``, every field checked."""
+    if not isinstance(doc, list) or len(doc) < 3:
+        raise DataFormatError(path, f"document {d}: expected [passage, questions, id]")
+    turns, questions, doc_id = doc[0], doc[1], str(doc[2])
+    if isinstance(turns, str):
+        turns = [turns]
+    if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
+        raise DataFormatError(path, f"document {d} ({doc_id}): the passage must be a list of strings (dialogue turns)")
+    if not isinstance(questions, list):
+        raise DataFormatError(path, f"document {d} ({doc_id}): the questions must be a list")
+    passage = "\n".join(turns)
+    examples = []
+    for q, item in enumerate(questions):
+        qid = f"{doc_id}-{q}"
+        question = _check_question(_need(item, "question", path, f"question {qid}"), qid, path)
+        choices = _need(item, "choice", path, f"question {qid}")
+        if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
+            raise DataFormatError(path, f"question {qid}: 'choice' must be a non-empty list of strings")
+        label = None
+        if "answer" in item:
+            if item["answer"] not in choices:
+                raise DataFormatError(path, f"question {qid}: answer {item['answer']!r:.60} is not among its choices")
+            label = choices.index(item["answer"])
+        examples.append(ChoiceExample(qid, question, tuple(choices), label, passage, doc_id, f"{path}#{qid}"))
+    return examples
 
 
 def carve_by_article(examples: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:

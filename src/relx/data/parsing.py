@@ -17,7 +17,7 @@ from torch import Tensor
 
 from relx.data.base import TaskDataModule
 from relx.data.batch import IGNORE_INDEX, pad_rows
-from relx.data.conll import PTB_PUNCTUATION_TAGS, DependencyExample, read_conll
+from relx.data.conll import PTB_PUNCTUATION_TAGS, DependencyExample, read_treebank
 from relx.data.readers import read_raw_lines
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
@@ -92,8 +92,13 @@ class DependencyDataModule(TaskDataModule[DependencyExample]):
         super().__init__(data_dir, tokenizer, settings, vocabs)
 
     def read_split(self, split: str) -> tuple[list[DependencyExample], dict[str, int]] | None:
+        """The split's trees; a sentence that is not one tree is an error, or with ``data.repair_trees``
+        repaired and counted (``trees_repaired`` in the data summary)."""
         path = self.split_file(split)
-        return None if path is None else (read_conll(path), {})
+        if path is None:
+            return None
+        examples, stats = read_treebank(path, repair_trees=self.settings.repair_trees)
+        return examples, {"trees_repaired": stats.trees_repaired}
 
     def build_vocabs(self, train: list[DependencyExample]) -> dict[str, LabelVocab]:
         return {"tree": LabelVocab.from_labels(r for ex in train for r in ex.rels)}

@@ -2,7 +2,9 @@
 
 Ill-formed input raises ``DataFormatError`` naming file and line. Ill-formed BIO transitions (an
 ``I-X`` not continuing an ``X`` chunk) are repaired as conlleval reads them and counted in
-``ReadStats``; tags outside the BIO grammar are an error.
+``ReadStats``; tags outside the BIO grammar are an error. In training data (``training=True``) an
+``I-X`` whose type never starts a chunk anywhere in the file (no ``B-X`` at all) is an error too: it is
+a stray tag, and repairing it would silently add a class ``B-X`` to the label space.
 """
 
 from __future__ import annotations
@@ -23,41 +25,84 @@ class ReadStats:
     examples: int = 0
     words: int = 0
     repaired_tags: int = 0
+    trees_repaired: int = 0  # treebanks read with repair_trees: sentences whose roots/cycles were repaired
 
 
 def read_text(path: Path) -> str:
-    """The UTF-8 text of a data file (a byte-order mark is dropped); missing, undecodable or empty files
-    are ``DataFormatError``s."""
+    """The UTF-8 text of a data file (a byte-order mark is dropped); missing, unreadable, undecodable or
+    empty files are ``DataFormatError``s (undecodable: naming the line of the first bad byte)."""
     if not path.is_file():
         raise DataFormatError(path, "file not found")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataFormatError(path, f"cannot be read ({err.strerror or err})") from err
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise DataFormatError(path, f"not UTF-8 text ({err})") from err
+        line = data.count(b"\n", 0, err.start) + 1
+        bad = data[err.start : err.end].hex(" ")
+        raise DataFormatError(path, f"not UTF-8 text (byte {bad} at offset {err.start}: {err.reason})", line) from err
     if not text.strip():
         raise DataFormatError(path, "file is empty")
     return text
 
 
-def _read_lines(path: Path) -> list[str]:
-    return read_text(path).splitlines()
+def read_lines(path: Path) -> list[str]:
+    """The lines of a data file as a text editor numbers them: split at ``\\n`` only (``\\r\\n`` endings
+    accepted), so that line numbers in messages are right even when a line holds a form feed, U+2028 or
+    another character ``str.splitlines`` would break at."""
+    text = read_text(path)
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def _checked_tags(path: Path, line_of: list[int], tags: list[str], stats: ReadStats) -> tuple[str, ...]:
+class _ChunkTypes:
+    """The chunk types of one file: those some ``B-X`` starts, and the first line of each ``I-X``."""
+
+    def __init__(self) -> None:
+        self.begun: set[str] = set()
+        self.first_inside: dict[str, int] = {}
+
+    def see(self, tag: str, lineno: int) -> None:
+        if tag.startswith("B-"):
+            self.begun.add(tag[2:])
+        elif tag.startswith("I-"):
+            self.first_inside.setdefault(tag[2:], lineno)
+
+    def check_no_stray_types(self, path: Path) -> None:
+        """Training data: an ``I-X`` whose type never appears as ``B-X`` is a stray tag, not a class."""
+        stray = {kind: line for kind, line in self.first_inside.items() if kind not in self.begun}
+        if stray:
+            kind = min(stray, key=stray.__getitem__)
+            raise DataFormatError(
+                path, f"tag 'I-{kind}' but no 'B-{kind}' anywhere in the training file (a stray tag?)", stray[kind]
+            )
+
+
+def _checked_tags(
+    path: Path, line_of: list[int], tags: list[str], stats: ReadStats, types: _ChunkTypes
+) -> tuple[str, ...]:
+    """Tags validated against the BIO grammar, ill-formed ``I-`` transitions repaired (and counted)."""
     for lineno, tag in zip(line_of, tags, strict=True):
         if not is_bio_tag(tag):
             raise DataFormatError(path, f"tag {tag!r} is not in the BIO grammar (O, B-TYPE, I-TYPE)", lineno)
+        types.see(tag, lineno)
     fixed, repaired = repair_bio(tags)
     stats.repaired_tags += repaired
     return tuple(fixed)
 
 
-def read_bio_file(path: str | Path, column_format: str = "tag_word") -> tuple[list[WordExample], ReadStats]:
+def read_bio_file(
+    path: str | Path, column_format: str = "tag_word", training: bool = False
+) -> tuple[list[WordExample], ReadStats]:
     """Read a one-token-per-line file; blank lines separate sentences.
 
     ``column_format="tag_word"``: MIT Movie ``.bio`` files, exactly ``TAG<TAB>word``.
     ``column_format="conll"``: CoNLL-style whitespace columns, word first and tag last
-    (``-DOCSTART-`` lines skipped).
+    (``-DOCSTART-`` lines skipped). ``training``: reject stray ``I-X`` types (module docstring).
     """
     if column_format not in ("tag_word", "conll"):
         raise ValueError(f"column_format must be 'tag_word' or 'conll', not {column_format!r}")
@@ -67,20 +112,20 @@ def read_bio_file(path: str | Path, column_format: str = "tag_word") -> tuple[li
     words: list[str] = []
     tags: list[str] = []
     line_of: list[int] = []
+    types = _ChunkTypes()
     start = 0
 
     def flush() -> None:
         if words:
             examples.append(
-                WordExample(tuple(words), _checked_tags(path, line_of, tags, stats), source=f"{path}:{start}")
+                WordExample(tuple(words), _checked_tags(path, line_of, tags, stats, types), source=f"{path}:{start}")
             )
             stats.words += len(words)
         words.clear()
         tags.clear()
         line_of.clear()
 
-    for lineno, raw in enumerate(_read_lines(path), start=1):
-        line = raw.rstrip("\r\n")
+    for lineno, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             flush()
             continue
@@ -106,6 +151,8 @@ def read_bio_file(path: str | Path, column_format: str = "tag_word") -> tuple[li
     flush()
     if not examples:
         raise DataFormatError(path, "no sentences found")
+    if training:
+        types.check_no_stray_types(path)
     stats.examples = len(examples)
     return examples, stats
 
@@ -115,7 +162,7 @@ def read_label_file(path: str | Path, drop: tuple[str, ...] = ("PAD", "UNK")) ->
     relx keeps padding out of the label space and scores unseen labels explicitly."""
     path = Path(path)
     labels: list[str] = []
-    for lineno, line in enumerate(_read_lines(path), start=1):
+    for lineno, line in enumerate(read_lines(path), start=1):
         label = line.strip()
         if not label:
             raise DataFormatError(path, "empty label line", lineno)
@@ -123,19 +170,36 @@ def read_label_file(path: str | Path, drop: tuple[str, ...] = ("PAD", "UNK")) ->
             raise DataFormatError(path, f"duplicate label {label!r}", lineno)
         if label not in drop:
             labels.append(label)
+    if not labels:
+        raise DataFormatError(path, f"no labels besides the book-keeping entries {', '.join(drop)}")
     return labels
 
 
-def read_jointbert_split(split_dir: str | Path) -> tuple[list[WordExample], ReadStats]:
-    """Read ``seq.in`` (space-split words), ``seq.out`` (BIO slots) and ``label`` (intent) of one split."""
+def _check_parallel(files: dict[Path, list[str]]) -> None:
+    """Parallel files must have one line per example. The odd one out is named (the file whose count
+    no other shares; ``seq.out`` when all three differ), at the first line one of them lacks."""
+    counts = {path: len(lines) for path, lines in files.items()}
+    if len(set(counts.values())) == 1:
+        return
+    unique = [p for p, n in counts.items() if list(counts.values()).count(n) == 1]
+    odd = unique[0] if len(unique) == 1 else list(counts)[1]
+    others = ", ".join(f"{p.name} {n}" for p, n in counts.items() if p != odd)
+    raise DataFormatError(
+        odd,
+        f"line counts differ: this file has {counts[odd]}, {others} (one line per utterance in each)",
+        min(counts.values()) + 1,
+    )
+
+
+def read_jointbert_split(split_dir: str | Path, training: bool = False) -> tuple[list[WordExample], ReadStats]:
+    """Read ``seq.in`` (space-split words), ``seq.out`` (BIO slots) and ``label`` (intent) of one split.
+
+    ``training``: reject stray ``I-X`` slot types (module docstring)."""
     split_dir = Path(split_dir)
     seq_in, seq_out, label = (split_dir / name for name in ("seq.in", "seq.out", "label"))
-    lines_in, lines_out, lines_label = _read_lines(seq_in), _read_lines(seq_out), _read_lines(label)
-    if not len(lines_in) == len(lines_out) == len(lines_label):
-        raise DataFormatError(
-            split_dir,
-            f"line counts differ: seq.in {len(lines_in)}, seq.out {len(lines_out)}, label {len(lines_label)}",
-        )
+    lines_in, lines_out, lines_label = read_lines(seq_in), read_lines(seq_out), read_lines(label)
+    _check_parallel({seq_in: lines_in, seq_out: lines_out, label: lines_label})
+    types = _ChunkTypes()
     stats = ReadStats()
     examples: list[WordExample] = []
     for lineno, (text, slot_line, intent) in enumerate(zip(lines_in, lines_out, lines_label, strict=True), 1):
@@ -146,9 +210,11 @@ def read_jointbert_split(split_dir: str | Path) -> tuple[list[WordExample], Read
             raise DataFormatError(seq_out, f"{len(slots)} slot tags for {len(words)} words in seq.in", lineno)
         if not intent:
             raise DataFormatError(label, "empty intent label", lineno)
-        tags = _checked_tags(seq_out, [lineno] * len(slots), slots, stats)
+        tags = _checked_tags(seq_out, [lineno] * len(slots), slots, stats, types)
         examples.append(WordExample(tuple(words), tags, intent, source=f"{seq_in}:{lineno}"))
         stats.words += len(words)
+    if training:
+        types.check_no_stray_types(seq_out)
     stats.examples = len(examples)
     return examples, stats
 
@@ -166,7 +232,7 @@ def read_raw_lines(path: str | Path) -> list[WordExample]:
     path = Path(path)
     examples = [
         WordExample(tuple(split_words(line)), source=f"{path}:{lineno}")
-        for lineno, line in enumerate(_read_lines(path), start=1)
+        for lineno, line in enumerate(read_lines(path), start=1)
         if line.strip()
     ]
     return examples

@@ -26,8 +26,8 @@ from relx.data.markers import SCHEMES, UNTYPED, mark, special_tokens
 from relx.data.relations import (
     SEMEVAL_LABELS,
     RelationExample,
-    parse_marked_sentence,
     read_klue_re,
+    read_marked_sentences,
     read_relation_labels,
     read_semeval,
 )
@@ -156,8 +156,12 @@ class RelationDataModule(TaskDataModule[RelationExample]):
         return {"sentence": LabelVocab(self.relation_labels()), "entity_type": LabelVocab(sorted(types))}
 
     def check_train_labels(self, train: list[RelationExample], vocabs: dict[str, LabelVocab]) -> None:
+        """Every training example needs a known label: an unlabelled one (an unlabelled file given as train)
+        would otherwise reach the loss without labels."""
         for ex in train:
-            if ex.label is not None and ex.label not in vocabs["sentence"]:
+            if ex.label is None:
+                raise DataFormatError(ex.source, "training example without a relation label")
+            if ex.label not in vocabs["sentence"]:
                 raise DataFormatError(ex.source, f"unknown relation label {ex.label!r}")
 
     # ---- encoding --------------------------------------------------------------------------------
@@ -238,14 +242,7 @@ class RelationDataModule(TaskDataModule[RelationExample]):
     # ---- outputs ---------------------------------------------------------------------------------
     def read_raw(self, path: str | Path) -> list[RelationExample]:
         """One sentence a line with ``<e1>..</e1>`` and ``<e2>..</e2>`` around the two entities."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataFormatError(path, "file not found")
-        examples = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                text, e1, e2 = parse_marked_sentence(line.strip(), f"{path}:{lineno}")
-                examples.append(RelationExample(str(lineno), text, e1, e2, None, f"{path}:{lineno}"))
+        examples = read_marked_sentences(path)
         if not examples:
             raise DataFormatError(path, "no input lines")
         return examples

@@ -8,9 +8,14 @@ artificial ROOT, words are ``1..n``; the result is ``heads`` of length ``n + 1``
   each possible root word when the unconstrained tree has several.
 - ``eisner``: the best *projective* tree with a single root word, O(n^3).
 - ``greedy_heads``: each word's best head on its own (may not be a tree).
+
+Tree checks (``is_tree``, ``tree_defect``) and ``repair_tree`` serve the decoders, the tests and the
+treebank readers alike.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,21 +26,58 @@ def tree_score(scores: np.ndarray, heads: np.ndarray | list[int]) -> float:
     return float(sum(scores[d, heads[d]] for d in range(1, len(heads))))
 
 
-def is_tree(heads: np.ndarray | list[int], single_root: bool = True) -> bool:
-    """Every word reaches ROOT without a cycle (and, with ``single_root``, exactly one word has head 0)."""
+def tree_defect(heads: np.ndarray | Sequence[int], single_root: bool = True) -> str | None:
+    """Why ``heads`` is not a dependency tree, in one line naming the words involved; ``None`` when it is.
+
+    Checked in this order: every head in ``0..n`` (ROOT or a word), no cycle (a word that is its own head
+    included), and with ``single_root`` exactly one word attached to ROOT. Treebank readers report the
+    message; ``is_tree`` is the yes/no form.
+    """
     n = len(heads) - 1
-    if any(not 0 <= heads[d] <= n or heads[d] == d for d in range(1, n + 1)):
-        return False
-    if single_root and sum(1 for d in range(1, n + 1) if heads[d] == 0) != 1:
-        return False
     for d in range(1, n + 1):
-        seen, node = set(), d
-        while node != 0:
-            if node in seen:
-                return False
-            seen.add(node)
-            node = heads[node]
-    return True
+        if not 0 <= heads[d] <= n:
+            return f"head {heads[d]} of word {d} is not 0 (ROOT) or a word id 1..{n}"
+    cycle = _find_cycle(heads)
+    if cycle is not None:
+        if len(cycle) == 1:
+            return f"word {cycle[0]} is its own head"
+        return f"words {', '.join(map(str, sorted(cycle)))} form a cycle (none of them reaches ROOT)"
+    roots = [d for d in range(1, n + 1) if heads[d] == 0]
+    if single_root and len(roots) != 1:
+        if not roots:
+            return "no word is attached to ROOT (head 0)"
+        return f"{len(roots)} words are attached to ROOT (head 0): words {', '.join(map(str, roots))}"
+    return None
+
+
+def is_tree(heads: np.ndarray | Sequence[int], single_root: bool = True) -> bool:
+    """Every word reaches ROOT without a cycle (and, with ``single_root``, exactly one word has head 0)."""
+    return tree_defect(heads, single_root) is None
+
+
+def repair_tree(heads: Sequence[int]) -> list[int]:
+    """A single-rooted tree from ``heads`` (all in ``0..n``) that has several root words or cycles.
+
+    As treebank-cleaning scripts do: every root word after the first is attached to the first one, and
+    each cycle is broken by attaching its smallest word to the first root word (or, when the sentence
+    has no root word at all, by making that word the root). Neither step can create a new cycle, since
+    the first root word hangs off ROOT. A well-formed tree comes back unchanged.
+    """
+    fixed = list(heads)
+    n = len(fixed) - 1
+    if any(not 0 <= fixed[d] <= n for d in range(1, n + 1)):
+        raise ValueError(f"heads out of range 0..{n} cannot be repaired: {fixed[1:]}")
+    roots = [d for d in range(1, n + 1) if fixed[d] == 0]
+    first = roots[0] if roots else None
+    for d in roots[1:]:
+        fixed[d] = roots[0]
+    while (cycle := _find_cycle(fixed)) is not None:
+        d = min(cycle)
+        if first is None:
+            fixed[d], first = 0, d
+        else:
+            fixed[d] = first
+    return fixed
 
 
 def is_projective(heads: np.ndarray | list[int]) -> bool:
@@ -52,7 +94,8 @@ def greedy_heads(scores: np.ndarray) -> np.ndarray:
     return heads
 
 
-def _find_cycle(heads: np.ndarray) -> list[int] | None:
+def _find_cycle(heads: np.ndarray | Sequence[int]) -> list[int] | None:
+    """The words of one cycle of ``heads`` (index 0 = ROOT, ignored), or ``None``; heads must be in range."""
     n = len(heads)
     color = [0] * n  # 0 unvisited, 1 on the current path, 2 done
     for start in range(1, n):
