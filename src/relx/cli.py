@@ -1,4 +1,12 @@
-"""Shared entry-point behaviour: relx's own errors print one clear line instead of a traceback."""
+"""Shared entry-point behaviour: honest exit statuses and one clear line instead of a traceback.
+
+* A ``RelxError`` prints ``relx: error: ...`` on stderr and exits with status 2.
+* A run stopped by SIGTERM/SIGINT (``RunInterrupted``) prints ``relx: interrupted by ...`` and exits with
+  128+signum (143, 130), as a process killed by the signal would.
+* In a Hydra multirun whose failures are collected (``relx.hydra_callbacks``), a failing job does not end
+  the sweep: its error is printed and it returns a ``FailedJob``; the sweep reports the failed jobs at the
+  end and exits non-zero. An interrupted job still ends the whole sweep.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +14,75 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from relx.errors import RelxError
+from relx.interrupts import RunInterrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("relx")
+
+
+class FailedJob(float):
+    """What a failed job of a sweep returns: NaN to sweepers that optimise the returned objective, and
+    its one-line ``error`` for the report at the end of the sweep."""
+
+    error: str
+
+    def __new__(cls, error: str) -> FailedJob:
+        job = super().__new__(cls, float("nan"))
+        job.error = error
+        return job
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a launcher may send it back from another process
+        return FailedJob, (self.error,)
+
+
+class _Sweep:
+    """Whether a sweep that collects failed jobs runs in this process (set by ``relx.hydra_callbacks``)."""
+
+    collecting_failures = False
+
+
+def collect_failures(active: bool) -> None:
+    _Sweep.collecting_failures = active
+
+
+def first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def print_error(err: RelxError) -> None:
+    logging.getLogger("relx").debug("error", exc_info=err)
+    print(f"relx: error: {err}", file=sys.stderr, flush=True)
+
+
+def exit_with_error(err: RelxError) -> NoReturn:
+    print_error(err)
+    sys.exit(2)
 
 
 def reports_errors(fn: F) -> F:
-    """Turn a ``RelxError`` raised by ``fn`` into ``relx: error: ...`` on stderr and exit status 2."""
+    """Run ``fn`` with relx's exit statuses and one-line errors (see the module docstring)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except RunInterrupted as err:
+            if err.report:
+                print(f"relx: {err}", file=sys.stderr, flush=True)
+            raise
         except RelxError as err:
-            logging.getLogger("relx").debug("error", exc_info=True)
-            print(f"relx: error: {err}", file=sys.stderr, flush=True)
-            sys.exit(2)
+            if not _Sweep.collecting_failures:
+                exit_with_error(err)
+            print_error(err)
+            return FailedJob(str(err))
+        except Exception as err:
+            if not _Sweep.collecting_failures:
+                raise
+            log.error("job failed", exc_info=err)  # not relx's own error: a bug, worth its traceback
+            return FailedJob(f"{type(err).__name__}: {first_line(err)}".rstrip(": "))
 
     return wrapper  # type: ignore[return-value]

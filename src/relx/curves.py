@@ -1,8 +1,13 @@
 """Validation curves: chosen metrics recorded at every validation during training (every
-``trainer.val_check_interval`` steps), written to ``curves.json`` and plotted to ``curves.png``."""
+``trainer.val_check_interval`` steps), written to ``curves.json`` and plotted to ``curves.png``.
+
+``curves.json`` is rewritten (atomically) after every validation, so an interrupted run keeps its curve;
+a resumed run continues it from the points up to the checkpoint's step.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,13 +17,38 @@ import lightning as L
 from relx.io import write_json_atomic
 
 
-class ValidationCurves(L.Callback):
-    """Records ``metrics`` (e.g. ``val/em``, ``val/f1``) after each validation run inside ``fit``."""
+def read_points(path: Path, up_to_step: int) -> list[dict[str, float]]:
+    """The points of an existing ``curves.json`` recorded at steps ``<= up_to_step`` (a resumed run
+    records the later ones again); none when the file is missing or unreadable."""
+    try:
+        points = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(points, list):
+        return []
+    return [
+        p for p in points if isinstance(p, dict) and isinstance(p.get("step"), int | float) and p["step"] <= up_to_step
+    ]
 
-    def __init__(self, run_dir: str | Path, metrics: Sequence[str]) -> None:
+
+class ValidationCurves(L.Callback):
+    """Records ``metrics`` (e.g. ``val/em``, ``val/f1``) after each validation run inside ``fit``;
+    ``resuming``: continue the points already in ``run_dir/curves.json``."""
+
+    def __init__(self, run_dir: str | Path, metrics: Sequence[str], resuming: bool = False) -> None:
         self.run_dir = Path(run_dir)
         self.metrics = list(metrics)
+        self.resuming = resuming
         self.points: list[dict[str, float]] = []
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir / "curves.json"
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Called after Lightning restored the checkpoint, so global_step is the resumed step.
+        if self.resuming and not self.points:
+            self.points = read_points(self.path, trainer.global_step)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.training and trainer.state.fn != "fit":
@@ -26,12 +56,15 @@ class ValidationCurves(L.Callback):
         values = {m: float(trainer.callback_metrics[m]) for m in self.metrics if m in trainer.callback_metrics}
         if values and trainer.is_global_zero:
             point = {"step": float(trainer.global_step), "epoch": float(trainer.current_epoch), **values}
-            if not self.points or self.points[-1] != point:
+            if self.points and self.points[-1]["step"] == point["step"]:
+                self.points[-1] = point  # validated again at the same step (resumed mid-validation)
+            else:
                 self.points.append(point)
+            write_json_atomic(self.path, self.points)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero and self.points:
-            write_json_atomic(self.run_dir / "curves.json", self.points)
+            write_json_atomic(self.path, self.points)
             plot_curves(self.points, self.metrics, self.run_dir / "curves.png")
 
 
@@ -56,7 +89,7 @@ def plot_curves(points: Sequence[dict[str, float]], metrics: Sequence[str], path
     plt.close(fig)
 
 
-def curve_callbacks(cfg: dict[str, Any], run_dir: Path) -> list[L.Callback]:
+def curve_callbacks(cfg: dict[str, Any], run_dir: Path, resuming: bool = False) -> list[L.Callback]:
     """``ValidationCurves`` for the metrics the task lists under ``curves`` (none: no callback)."""
     metrics = cfg["task"].get("curves") or []
-    return [ValidationCurves(run_dir, metrics)] if metrics else []
+    return [ValidationCurves(run_dir, metrics, resuming)] if metrics else []

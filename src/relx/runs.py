@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any, cast
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from relx import __version__
 from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer
@@ -18,9 +21,12 @@ from relx.curves import curve_callbacks
 from relx.data.base import TaskDataModule
 from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError
-from relx.io import write_json_atomic, write_text_atomic
+from relx.interrupts import SignalGuard
+from relx.io import remove_orphan_temp_files, write_json_atomic, write_text_atomic
 from relx.modules.task import TaskModule
 from relx.predictions import gather_predictions
+from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolute_data_dir
+from relx.stopping import StopOnSignal
 
 log = logging.getLogger(__name__)
 # Lightning logs through its own handler; without this, Hydra's root handler prints every line twice.
@@ -74,30 +80,62 @@ def format_summary(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def _is_first_process() -> bool:
+    """Rank 0 of a distributed run (or the only process), from the launchers' environment variables: the
+    process that may clean the run directory before training. Read before any process group exists."""
+    ranks = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
+    return all(os.environ.get(name, "0") == "0" for name in ranks)
+
+
 def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] | None = None) -> dict[str, float]:
     """Fit, evaluate the best checkpoint on dev (and test when present), write the run directory.
 
     ``run_dir`` receives ``config.yaml``-equivalent ``config.json``, ``checkpoints/{best,last}.ckpt``,
     ``metrics.json`` (flat: ``val/<metric>``, ``test/<metric>``), ``data_summary.json`` and the
-    prediction files. An existing ``checkpoints/last.ckpt`` is resumed from when ``cfg['resume']``.
+    prediction files.
+
+    A directory that already holds a run is resumed from its ``checkpoints/last.ckpt`` (when
+    ``cfg['resume']``) only if its ``config.json`` matches ``cfg`` (``relx.rundir``); another configuration
+    is a ``ConfigError`` raised before anything is written. ``resume=false`` starts over in it.
+
+    SIGTERM or SIGINT during training saves ``last.ckpt`` at the end of the current batch and raises
+    ``RunInterrupted`` (a ``SystemExit`` with status 128+signum; ``relx.interrupts``).
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = make_run_dir(run_dir)
+    with SignalGuard(run_dir / "checkpoints" / "last.ckpt") as guard:
+        guard.raise_if_signalled()  # a signal while the command line was starting
+        cfg = with_absolute_data_dir(cfg)  # stored absolute in config.json and checkpoints
+        resume_from = resume_checkpoint(run_dir, cfg)
+        if _is_first_process():
+            for path in remove_orphan_temp_files(run_dir):
+                log.info("removed %s, left by an interrupted write", path)
+            if resume_from is None:
+                start_over(run_dir)
+        try:
+            return _fit_and_evaluate(cfg, run_dir, resume_from, [StopOnSignal(guard), *(extra_callbacks or [])], guard)
+        except SIGTERMException:  # Lightning's graceful stop (a SystemExit with status 0)
+            raise guard.interrupted(signal.SIGTERM) from None
+
+
+def _fit_and_evaluate(
+    cfg: dict[str, Any], run_dir: Path, resume_from: Path | None, callbacks: list[Any], guard: SignalGuard
+) -> dict[str, float]:
     L.seed_everything(cfg["seed"], workers=True)
     tokenizer = build_tokenizer(cfg)
     datamodule = build_datamodule(cfg, tokenizer)
-    if cfg.get("data_dir"):  # stored absolute in config.json and checkpoints
-        cfg = {**cfg, "data_dir": str(datamodule.data_dir)}
     datamodule.setup("fit")
     module = build_module(cfg, datamodule.vocabs, vocab_size=len(tokenizer))
-    trainer, checkpoint = build_trainer(cfg, run_dir, [*(extra_callbacks or []), *curve_callbacks(cfg, run_dir)])
-    write_json_atomic(run_dir / "config.json", cfg)
+    resuming = resume_from is not None
+    callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming)]
+    trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, resuming=resuming)
+    if _is_first_process():
+        write_json_atomic(run_dir / "config.json", cfg)
 
     last = run_dir / "checkpoints" / "last.ckpt"
-    resume_from = str(last) if cfg.get("resume", True) and last.is_file() else None
     if resume_from:
         log.info("resuming from %s", resume_from)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    guard.raise_if_signalled()  # a signal just as fit ended: training is complete, stop before evaluating
     if not last.is_file():
         trainer.save_checkpoint(last)
     best = checkpoint.best_model_path or str(last)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SUBWORD_CHOICES = ("first", "last", "mean", "max")
+POOLED = ("mean", "max")  # data.subword choices that pool every subword of a word
+
 
 @dataclass
 class DataSettings:
@@ -12,9 +15,17 @@ class DataSettings:
     ``train_fraction`` trains on a deterministic subset (seed 000's 10/50/100 % table);
     ``doc_stride``: tokens shared by consecutive windows of a long context (span QA);
     ``dev_fraction`` carves a deterministic dev split from train when the data has none;
-    ``subword``: which subword represents a word in word-level tasks (``first`` or ``last``);
+    ``subword``: how word-level tasks turn a word's subwords into its state: ``first`` or ``last`` (that
+    subword's state), ``mean`` or ``max`` (pooled over all its subwords; tagging heads only, parsers read
+    the first subword);
+    ``label_all_subwords``: word tagging trains on every subword (the first carries the word's tag, the
+    others its continuation: ``I-X`` for a ``B-X`` word), as the Hugging Face token-classification
+    example's ``label_all_tokens``; predictions and metrics stay one per word. Needs ``first``/``last``;
     ``neg_multiple``/``h_t_limit``: document-level RE's training pairs (seed 000): at most
-    ``neg_multiple`` negative pairs per positive one and ``h_t_limit`` pairs per document (``None``: all).
+    ``neg_multiple`` negative pairs per positive one and ``h_t_limit`` pairs per document (``None``: all);
+    ``repair_trees``: dependency treebanks with known defects: a sentence with several root words or a
+    cycle is repaired (extra roots and one word of each cycle attached to the first root word) and
+    counted as ``trees_repaired`` in the data summary, instead of being an error naming its line.
     """
 
     batch_size: int = 32
@@ -29,15 +40,22 @@ class DataSettings:
     pad_to_multiple_of: int = 1
     cache_dir: str | None = None
     subword: str = "first"
+    label_all_subwords: bool = False
     neg_multiple: int | None = None
     h_t_limit: int | None = None
+    repair_trees: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction <= 1.0:
             raise ValueError(f"data.train_fraction must be in (0, 1], got {self.train_fraction}")
         if not 0.0 < self.dev_fraction < 1.0:
             raise ValueError(f"data.dev_fraction must be in (0, 1), got {self.dev_fraction}")
-        if self.subword not in ("first", "last"):
-            raise ValueError(f"data.subword must be 'first' or 'last', not {self.subword!r}")
+        if self.subword not in SUBWORD_CHOICES:
+            raise ValueError(f"data.subword must be one of {', '.join(SUBWORD_CHOICES)}, not {self.subword!r}")
+        if self.label_all_subwords and self.subword not in ("first", "last"):
+            raise ValueError(
+                f"data.label_all_subwords trains each subword on its own state; it needs data.subword=first or "
+                f"last, not {self.subword!r}"
+            )
         if self.max_length < 8:
             raise ValueError(f"data.max_length must be >= 8, got {self.max_length}")
