@@ -16,11 +16,11 @@ def options(group: str) -> list[str]:
 
 
 TASK_HEADS = {
-    "mit_movie": ["token"],
-    "mit_movie_trivia": ["token"],
-    "conll_ner": ["token"],
-    "atis": ["token", "sequence", "joint"],
-    "snips": ["token", "sequence", "joint"],
+    "mit_movie": ["token", "crf"],
+    "mit_movie_trivia": ["token", "crf"],
+    "conll_ner": ["token", "crf"],
+    "atis": ["token", "crf", "sequence", "joint_crf", "joint"],
+    "snips": ["token", "crf", "sequence", "joint_crf", "joint"],
     "semeval": ["rbert", "sequence", "pairwise_attention"],
     "klue_re": ["rbert", "sequence"],
     "ud_ewt": ["biaffine", "pairwise_attention"],
@@ -109,3 +109,44 @@ def test_rbert_ablation_variants_change_one_factor_each() -> None:
         assert cfg[group][key] == value and cfg[group][key] != base[group][key]
     shared = compose_config(["+experiment=rbert_ablation", "+rbert_variant=shared"])
     assert shared["head"]["heads"]["relation"]["entity_fc"] == "shared"  # reaches the head's constructor
+
+
+TOKEN, CRF = "TokenClassificationHead", "CRFHead"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "monitor", "target", "decoder"),
+    [
+        (["task=mit_movie", "head=crf"], "val/f1", CRF, None),
+        (["task=conll_ner", "head=token", "head.decoder=bio_viterbi"], "val/f1", TOKEN, "bio_viterbi"),
+        (["task=atis", "head=crf"], "val/slot_f1", CRF, None),
+        (["task=atis", "head=joint"], "val/frame_acc", TOKEN, "argmax"),
+        (["task=atis", "head=joint", "head.heads.token.decoder=bio_viterbi"], "val/frame_acc", TOKEN, "bio_viterbi"),
+        (["task=snips", "head=joint", "head.decoder=bio_viterbi"], "val/frame_acc", TOKEN, "bio_viterbi"),
+        (["task=snips", "head=joint_crf"], "val/frame_acc", CRF, None),
+    ],
+)
+def test_tag_decoders_and_crf_heads_compose_and_build(
+    overrides: list[str], monitor: str, target: str, decoder: str | None
+) -> None:
+    from relx.build import build_heads, check_head_fits_task
+    from relx.data.vocab import LabelVocab
+
+    cfg = compose_config(overrides)
+    check_head_fits_task(cfg)
+    assert cfg["monitor"] == monitor
+    vocabs = {"token": LabelVocab(["O", "B-A", "I-A"]), "sentence": LabelVocab(["x", "y"])}
+    slots = build_heads(cfg, 16, vocabs)["token"]
+    assert type(slots).__name__ == target and getattr(slots, "decoder", None) == decoder
+    assert slots.allowed.tolist() == [[True, True, False], [True, True, True], [True, True, True]]
+
+
+def test_crf_and_subword_options_are_checked() -> None:
+    from relx.build import check_head_fits_task
+    from relx.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="head=crf does not fit task=semeval"):
+        check_head_fits_task(compose_config(["task=semeval", "head=crf"], resolve=False))
+    cfg = compose_config(["task=mit_movie", "head=crf", "head.constrained=false", "data.subword=mean"])
+    assert cfg["head"]["heads"]["token"]["constrained"] is False and cfg["data"]["subword"] == "mean"
+    assert compose_config(["data.label_all_subwords=true"])["data"]["label_all_subwords"] is True

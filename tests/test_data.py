@@ -127,3 +127,61 @@ def test_last_subword_alignment(tokenizer: Any) -> None:
     assert [pieces[i] for i in out["word_index"][0]] == [tokenizer.tokenize("barrymore")[-1], "films"]
     with pytest.raises(ValueError, match="data.subword"):
         DataSettings(subword="middle")
+
+
+def test_one_training_sentence_and_no_dev_split_names_the_training_file(tmp_path: Path, tokenizer: Any) -> None:
+    write(tmp_path / "train.bio", "O\tw\nB-ACTOR\tbob\n")
+    write(tmp_path / "test.bio", "O\ty\n")
+    with pytest.raises(DataFormatError, match=r"train\.bio: 1 training example\(s\) and no dev split"):
+        BioNerDataModule(tmp_path, tokenizer, FILES)
+
+
+def test_mean_max_subwords_record_each_positions_word(tokenizer: Any) -> None:
+    out = encode_words([["show", "barrymore", "films"]], tokenizer, max_length=32, subword="mean")
+    owners, pieces = out["subword_word"][0], len(tokenizer.tokenize("barrymore"))
+    assert owners == [-1, 0, *[1] * pieces, 2, -1] and out["word_index"][0] == [1, 2, 2 + pieces]
+    assert "subword_word" not in encode_words([["show"]], tokenizer, max_length=32)  # first: nothing to pool
+
+
+def test_label_all_subwords_gives_continuation_tags_to_training_subwords(tmp_path: Path, tokenizer: Any) -> None:
+    write(
+        tmp_path / "train.bio",
+        "".join("B-ACTOR\tbarrymore\nI-ACTOR\tdrew\nO\tfilms\n\nB-YEAR\t1999\n\n" for _ in range(5)),
+    )
+    write(tmp_path / "test.bio", "B-ACTOR\tbarrymore\nO\tfilms\n")
+    settings = DataSettings(label_all_subwords=True, dev_fraction=0.2)
+    dm = BioNerDataModule(tmp_path, tokenizer, FILES, settings=settings)
+    dm.setup()
+    vocab, pieces = dm.vocabs["token"], len(tokenizer.tokenize("barrymore"))
+    row = next(r for r in dm.features["train"] if len(r["word_index"]) == 3)
+    assert [vocab.label(i) for i in row["unit_tag_ids"]] == ["B-ACTOR"] + ["I-ACTOR"] * pieces + ["O"]
+    assert row["unit_index"] == list(range(1, pieces + 3)) and row["word_index"] == [1, 1 + pieces, 2 + pieces]
+    batch = next(iter(dm.loader("test")))  # evaluation: one entry per word
+    assert batch.word_index.tolist() == [[1, 1 + pieces]] and "unit_index" not in dm.features["test"].column_names
+    plain = BioNerDataModule(tmp_path, tokenizer, FILES, settings=DataSettings(dev_fraction=0.2))
+    assert plain._fingerprint("train", dm.examples["train"]) != dm._fingerprint("train", dm.examples["train"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["task=mit_movie", "head=crf", "data.subword=mean"], "test/f1"),
+        (["task=atis", "head=joint", "head.decoder=bio_viterbi", "data.label_all_subwords=true"], "test/slot_f1"),
+    ],
+)
+def test_subword_options_train_end_to_end_and_score_each_word_once(
+    tmp_path: Path, overrides: list[str], key: str
+) -> None:
+    import json
+
+    from seqeval.metrics import f1_score
+
+    from conftest import TINY_FAST, compose_config
+    from relx.predictions import read_conll_columns
+    from relx.runs import train
+
+    metrics = train(compose_config([*overrides, *TINY_FAST]), tmp_path)
+    gold, pred = read_conll_columns(tmp_path / "predictions_test.conll")
+    summary = json.loads((tmp_path / "data_summary.json").read_text())
+    assert len(gold) == summary["test"]["examples"] and [len(g) for g in gold] == [len(p) for p in pred]
+    assert metrics[key] == pytest.approx(f1_score(gold, pred), abs=1e-6)

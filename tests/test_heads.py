@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 
 from relx.data.batch import WordCollator
 from relx.data.word_tasks import encode_words
 from relx.encoders import EncoderSettings, load_encoder
-from relx.heads import SequenceClassificationHead, TokenClassificationHead
+from relx.heads import CRFHead, SequenceClassificationHead, TokenClassificationHead
 
 TINY = EncoderSettings(
     pretrained=False,
@@ -15,9 +16,9 @@ TINY = EncoderSettings(
 )
 
 
-def make_batch(tokenizer: Any, max_length: int = 64) -> Any:
+def make_batch(tokenizer: Any, max_length: int = 64, subword: str = "first") -> Any:
     words = [["what", "movies", "star", "bruce", "willis"], ["show", "me", "films"]]
-    enc = encode_words(words, tokenizer, max_length)
+    enc = encode_words(words, tokenizer, max_length, subword)
     features = [
         {
             "input_ids": enc["input_ids"][i],
@@ -25,10 +26,11 @@ def make_batch(tokenizer: Any, max_length: int = 64) -> Any:
             "tag_ids": [0, 0, 0, 1, 2][: len(w)],
             "label_id": i,
             "example_id": i,
+            **({"subword_word": enc["subword_word"][i]} if "subword_word" in enc else {}),
         }
         for i, w in enumerate(words)
     ]
-    return WordCollator(tokenizer.pad_token_id)(features)
+    return WordCollator(tokenizer.pad_token_id, pooling=subword)(features)
 
 
 def test_token_head_shapes_gradients_and_decoding(tokenizer: Any) -> None:
@@ -77,3 +79,30 @@ def test_pretrained_encoder_is_built_in_training_mode() -> None:
     # from_pretrained() returns a model in eval mode; Lightning keeps modes, so dropout would be off.
     encoder = load_encoder(EncoderSettings())
     assert all(m.training for m in encoder.modules())
+
+
+@pytest.mark.parametrize("subword", ["first", "mean", "max"])
+def test_crf_head_trains_the_encoder_and_decodes_tags(tokenizer: Any, subword: str) -> None:
+    torch.manual_seed(0)
+    encoder = load_encoder(TINY)
+    head = CRFHead(encoder.hidden_size, num_labels=3, labels=["O", "B-A", "I-A"])
+    batch = make_batch(tokenizer, subword=subword)
+    assert batch.pooling == subword and (batch.subword_word is None) == (subword == "first")
+    emissions = head(encoder(batch.input_ids, batch.attention_mask), batch)
+    assert emissions.shape == (2, 5, 3)
+    loss = head.loss(emissions, batch)
+    loss.backward()
+    assert torch.isfinite(loss) and head.transitions.grad is not None and head.transitions.grad.abs().sum() > 0
+    emb = encoder.model.embeddings.word_embeddings.weight
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+    pred = head.decode(emissions, batch)
+    assert pred.shape == (2, 5) and (pred[1, 3:] == -100).all() and (pred[0] >= 0).all()
+
+
+def test_crf_lost_words_decode_to_outside(tokenizer: Any) -> None:
+    batch = make_batch(tokenizer, max_length=4)  # keeps [CLS] + 2 words + [SEP]
+    head = CRFHead(8, num_labels=3, labels=["O", "B-A", "I-A"])
+    emissions = torch.zeros(2, 5, 3)
+    emissions[..., 2] = 5.0  # I-A everywhere: the constrained CRF may not start with it
+    pred = head.decode(emissions, batch)
+    assert pred[0].tolist()[2:] == [0, 0, 0] and pred[0, 0] != 2

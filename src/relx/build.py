@@ -14,7 +14,7 @@ from typing import Any, cast
 import lightning as L
 from hydra.utils import get_class
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics import Metric, MetricCollection
 from transformers import PreTrainedTokenizerBase
 
@@ -26,6 +26,7 @@ from relx.data.vocab import LabelVocab
 from relx.encoders import EncoderSettings, load_encoder, load_tokenizer
 from relx.errors import ConfigError
 from relx.heads.base import Head
+from relx.logs import ResumableCSVLogger, TrimLogsOnResume
 from relx.metrics import SentenceFrameAccuracy
 from relx.modules.task import OptimSettings, TaskModule
 
@@ -108,7 +109,8 @@ def build_datamodule(
 def build_heads(
     cfg: dict[str, Any], hidden_size: int, vocabs: dict[str, LabelVocab], attention_size: int = 0
 ) -> dict[str, Head]:
-    """Heads from ``head.heads``; heads that read attention also get ``attention_size`` (layers x heads)."""
+    """Heads from ``head.heads``; heads that read attention also get ``attention_size`` (layers x heads),
+    heads that need the label names (``needs_labels``: the BIO grammar of tag decoders) get ``labels``."""
     heads: dict[str, Head] = {}
     for name, spec in cfg["head"]["heads"].items():
         spec = dict(spec)
@@ -122,6 +124,8 @@ def build_heads(
         spec.setdefault("label_smoothing", cfg["optim"].get("label_smoothing", 0.0))
         if getattr(cls, "needs_attention", False):
             spec["attention_size"] = attention_size
+        if getattr(cls, "needs_labels", False):
+            spec["labels"] = list(vocabs[space].labels)
         heads[name] = cls(hidden_size=hidden_size, num_labels=vocabs[space].num_labels, **spec)
     return heads
 
@@ -193,9 +197,10 @@ TRAINER_KEYS = (
 
 
 def build_trainer(
-    cfg: dict[str, Any], run_dir: Path, extra_callbacks: list[Any] | None = None
+    cfg: dict[str, Any], run_dir: Path, extra_callbacks: list[Any] | None = None, resuming: bool = False
 ) -> tuple[L.Trainer, ModelCheckpoint]:
-    """A Lightning Trainer writing checkpoints and logs into ``run_dir``."""
+    """A Lightning Trainer writing checkpoints and logs into ``run_dir``; ``resuming``: the run continues
+    from ``last.ckpt``, so ``logs/metrics.csv`` is continued rather than started afresh."""
     tcfg = cfg["trainer"]
     monitor, mode = cfg["monitor"], cfg.get("mode", "max")
     checkpoint = ModelCheckpoint(
@@ -228,13 +233,14 @@ def build_trainer(
                 check_on_train_epoch_end=False,
             )
         )
-    callbacks += extra_callbacks or []
+    csv_logger = ResumableCSVLogger(str(run_dir), name="logs", version="", resuming=resuming)
+    callbacks += [TrimLogsOnResume(csv_logger), *(extra_callbacks or [])]
     trainer = L.Trainer(
         **{k: tcfg[k] for k in TRAINER_KEYS if k in tcfg and tcfg[k] is not None},
         default_root_dir=str(run_dir),
         callbacks=callbacks,
         logger=[
-            CSVLogger(str(run_dir), name="logs", version=""),
+            csv_logger,
             TensorBoardLogger(str(run_dir), name="tensorboard", version=""),
         ],
         plugins=[AtomicCheckpointIO()],

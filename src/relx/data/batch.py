@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from relx.data.settings import POOLED
+
 IGNORE_INDEX = -100
 
 
@@ -17,11 +19,19 @@ class WordBatch:
     """A padded batch of pre-split sentences.
 
     Shapes: ``input_ids``/``attention_mask`` ``[batch, seq]``; ``word_index`` ``[batch, words]`` holds
-    the subword position that represents each word (its first subword), ``-1`` for padding and for
-    words lost to truncation; ``word_mask`` ``[batch, words]`` is true for every real word, truncated or
-    not, so lost words are still scored; ``word_labels`` ``[batch, words]`` (``-100`` at padding) and
-    ``sentence_labels`` ``[batch]`` are present when the data is labelled; ``example_ids`` ``[batch]``
-    index the DataModule's examples of the split.
+    the subword position that represents each word (its first subword, or its last with
+    ``data.subword=last``), ``-1`` for padding and for words lost to truncation; ``word_mask``
+    ``[batch, words]`` is true for every real word, truncated or not, so lost words are still scored;
+    ``word_labels`` ``[batch, words]`` (``-100`` at padding) and ``sentence_labels`` ``[batch]`` are
+    present when the data is labelled; ``example_ids`` ``[batch]`` index the DataModule's examples of
+    the split.
+
+    ``pooling`` is ``data.subword``: heads gather ``word_index`` for ``first``/``last`` and pool every
+    subword of a word for ``mean``/``max``, reading ``subword_word`` ``[batch, seq]`` (the word each
+    subword position belongs to, ``-1`` for special tokens and padding; present only for those two).
+    Training batches under ``data.label_all_subwords`` treat every subword as a word of its own:
+    ``word_index`` lists each kept subword position and ``word_labels`` gives the first subword of a
+    word its tag and the others the continuation tag; evaluation batches are always one entry per word.
     """
 
     input_ids: Tensor
@@ -31,6 +41,8 @@ class WordBatch:
     example_ids: Tensor
     word_labels: Tensor | None = None
     sentence_labels: Tensor | None = None
+    subword_word: Tensor | None = None
+    pooling: str = "first"
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -46,18 +58,28 @@ def pad_rows(rows: Sequence[Sequence[int]], value: int, multiple_of: int = 1) ->
 
 
 class WordCollator:
-    """Pads features to the longest row of the batch (optionally to a multiple, e.g. 8 for tensor cores)."""
+    """Pads features to the longest row of the batch (optionally to a multiple, e.g. 8 for tensor cores).
 
-    def __init__(self, pad_token_id: int, pad_to_multiple_of: int = 1) -> None:
+    ``pooling``: ``data.subword``, handed to the heads; ``mean``/``max`` features carry ``subword_word``.
+    Features with ``unit_index``/``unit_tag_ids`` (training under ``data.label_all_subwords``) are
+    collated with every subword as a word.
+    """
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int = 1, pooling: str = "first") -> None:
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.pooling = pooling
 
     def __call__(self, features: list[dict[str, Any]]) -> WordBatch:
         input_ids = pad_rows([f["input_ids"] for f in features], self.pad_token_id, self.pad_to_multiple_of)
         attention_mask = pad_rows([[1] * len(f["input_ids"]) for f in features], 0, self.pad_to_multiple_of)
-        word_index = pad_rows([f["word_index"] for f in features], -1)
-        word_mask = pad_rows([[1] * len(f["word_index"]) for f in features], 0).bool()
-        labelled_words = all(len(f["tag_ids"]) > 0 for f in features)
+        units = all("unit_index" in f for f in features)
+        index_key, tags_key = ("unit_index", "unit_tag_ids") if units else ("word_index", "tag_ids")
+        word_index = pad_rows([f[index_key] for f in features], -1)
+        word_mask = pad_rows([[1] * len(f[index_key]) for f in features], 0).bool()
+        pooled = self.pooling in POOLED and not units
+        subword_word = pad_rows([f["subword_word"] for f in features], -1, self.pad_to_multiple_of) if pooled else None
+        labelled_words = all(len(f[tags_key]) > 0 for f in features)
         labelled_sentences = all(f["label_id"] != IGNORE_INDEX for f in features)
         return WordBatch(
             input_ids=input_ids,
@@ -65,8 +87,10 @@ class WordCollator:
             word_index=word_index,
             word_mask=word_mask,
             example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
-            word_labels=pad_rows([f["tag_ids"] for f in features], IGNORE_INDEX) if labelled_words else None,
+            word_labels=pad_rows([f[tags_key] for f in features], IGNORE_INDEX) if labelled_words else None,
             sentence_labels=(
                 torch.tensor([f["label_id"] for f in features], dtype=torch.long) if labelled_sentences else None
             ),
+            subword_word=subword_word,
+            pooling="first" if units else self.pooling,  # a unit is one subword: nothing to pool
         )

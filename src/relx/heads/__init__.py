@@ -4,6 +4,7 @@
 from relx.heads.base import Head
 from relx.heads.biaffine import BiaffineParserHead
 from relx.heads.choice import ChoiceHead
+from relx.heads.crf import CRFHead
 from relx.heads.docre import AtlopHead, DocREBaselineHead
 from relx.heads.pairwise import PairwiseAttentionParserHead, PairwiseAttentionRelationHead
 from relx.heads.rbert import RBertHead
@@ -16,6 +17,7 @@ __all__ = [
     "BiaffineParserHead",
     "DocREBaselineHead",
     "ChoiceHead",
+    "CRFHead",
     "Head",
     "PairwiseAttentionParserHead",
     "PairwiseAttentionRelationHead",
