@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from behaviour import check_behaviour
 from conftest import TINY_FAST, compose_config
 from relx.build import sample_dir
 from relx.data.document_tasks import BUNDLED_REL_INFO, NA, CdrDataModule, DocumentREDataModule
@@ -344,6 +345,7 @@ def test_document_re_trains_and_writes_official_outputs(tmp_path: Path, task: st
     # 3 steps = one epoch of the 12-document sample: one validation while fitting (the baseline tunes theta)
     cfg = compose_config([f"task={task}", f"head={head}", *TINY_FAST, "data.batch_size=4", "trainer.max_steps=3"])
     metrics = train(cfg, tmp_path)
+    check_behaviour(f"{task}-{head}", tmp_path, metrics)
     for key in ("val/f1", "val/ign_f1", "val/auc", "val/ign_auc", "val/best_f1", "val/theta", "val/na_acc"):
         assert key in metrics
     rows = json.loads((tmp_path / "result_validation.json").read_text())
@@ -362,6 +364,7 @@ def test_default_job_is_docred_and_writes_a_test_submission(tmp_path: Path) -> N
     cfg = compose_config([*TINY_FAST])
     assert (cfg["task"]["name"], cfg["head"]["kind"], cfg["data"]["max_length"]) == ("docred", "docre_baseline", 512)
     metrics = train(cfg, tmp_path)
+    check_behaviour("docred-docre_baseline", tmp_path, metrics)
     assert "val/ign_f1" in metrics and not any(k.startswith("test/") for k in metrics)  # unlabelled test
     titles = {r["title"] for r in json.loads((tmp_path / "result_test.json").read_text())}
     test_titles = {d["title"] for d in json.loads((sample_dir("docred") / "test.json").read_text())}

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 
+from behaviour import check_behaviour
 from conftest import TINY_FAST, compose_config
 from relx.build import sample_dir
 from relx.data.mrc import (
@@ -314,6 +315,7 @@ MRC_RUNS = [
 def test_every_mrc_task_trains_and_writes_metrics(tmp_path: Path, task: str, head: str, keys: tuple[str, ...]) -> None:
     cfg = compose_config([f"task={task}", f"head={head}", *TINY_FAST, "trainer.val_check_interval=1"])
     metrics = train(cfg, tmp_path)
+    check_behaviour(f"{task}-{head}", tmp_path, metrics)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert all(k in saved and 0.0 <= saved[k] <= 1.0 for k in keys) and saved == pytest.approx(metrics)
     curves = json.loads((tmp_path / "curves.json").read_text())

@@ -13,6 +13,7 @@ import pytest
 import torch
 from seqeval.metrics import f1_score
 
+from behaviour import check_behaviour
 from conftest import TINY_FAST, compose_config
 from relx.predictions import read_conll_columns
 from relx.runs import train
@@ -41,6 +42,7 @@ RUNS = [
 def test_every_task_trains_and_writes_its_run_directory(tmp_path: Path, task: str, head: str, monitor: str) -> None:
     cfg = compose_config([f"task={task}", f"head={head}", *TINY_FAST])
     metrics = train(cfg, tmp_path)
+    check_behaviour(f"{task}-{head}", tmp_path, metrics)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == pytest.approx(metrics)
     summary = json.loads((tmp_path / "data_summary.json").read_text())
