@@ -1,4 +1,4 @@
-# The two commands of the README: `make train` and `make test`. Each creates or refreshes .venv,
+# The two commands of the README: `make train` and `make test` (and `make lint`, which CI runs too). Each creates or refreshes .venv,
 # installing the CPU torch wheel first so that no CUDA build is pulled in by a dependency.
 PYTHON ?= python3
 VENV := .venv
@@ -33,7 +33,9 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
 	$(PY) -m mypy src
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

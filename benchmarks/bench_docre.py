@@ -58,12 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from torchmetrics import MetricCollection
 
-    from relx.data.document_tasks import DocumentREDataModule
     from relx.data.settings import DataSettings
     from relx.encoders import EncoderSettings, load_encoder, load_tokenizer
     from relx.heads import AtlopHead, DocREBaselineHead
     from relx.heads.docre import PairHead
     from relx.modules import TaskModule
+    from relx.tasks.datamodule import TaskDataModule
+    from relx.tasks.documents import DocumentRETask
 
     head_kind, markers, windowed = VARIANTS[args.only]
     settings = EncoderSettings(attention="capture" if head_kind == "atlop" else "sdpa")
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     has_train = (Path(args.data_dir) / "train_revised.json").is_file()  # ../shared/data/redocred has dev only
     files = {"train": "train_revised.json" if has_train else "dev_revised.json", "validation": None}
     data = DataSettings(batch_size=args.batch_size, max_length=512, cache_dir=None)
-    dm = DocumentREDataModule(args.data_dir, tokenizer, data, files=files, marker="*" if markers else None)
+    task = DocumentRETask(name="redocred", files=files, marker="*" if markers else None)
+    dm: TaskDataModule[Any] = TaskDataModule(task, args.data_dir, tokenizer, data)
     dm.setup()
     encoder = load_encoder(settings, tokenizer)
     n_labels = dm.vocabs["pair"].num_labels

@@ -49,19 +49,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch.nn.functional as F
     from torchmetrics import MetricCollection
 
-    from relx.data.parsing import DependencyDataModule
     from relx.data.settings import DataSettings
     from relx.encoders import EncoderSettings, load_encoder, load_tokenizer
     from relx.heads import BiaffineParserHead, PairwiseAttentionParserHead, TokenClassificationHead
     from relx.modules import TaskModule
+    from relx.tasks.datamodule import TaskDataModule
+    from relx.tasks.treebanks import DependencyTask
 
     head_kind, attention = VARIANTS[args.only]
     settings = EncoderSettings(attention=attention)
     tokenizer = load_tokenizer(settings)
     files = {"train": "en_ewt-ud-train.conllu", "validation": "en_ewt-ud-dev.conllu"}
-    dm = DependencyDataModule(
-        args.data_dir, tokenizer, files, settings=DataSettings(batch_size=args.batch_size, cache_dir=None)
-    )
+    task = DependencyTask(name="ud_ewt", files=files)
+    dm = TaskDataModule(task, args.data_dir, tokenizer, DataSettings(batch_size=args.batch_size, cache_dir=None))
     dm.setup()
     encoder = load_encoder(settings)
     n_rels = dm.vocabs["tree"].num_labels

@@ -1,6 +1,6 @@
 """Span QA training throughput and peak memory: relx vs a reference ``transformers.Trainer`` run.
 
-relx: ``SpanQADataModule`` (question + context windows, ``doc_stride`` overlap) + ``SpanQAHead``, one
+relx: ``SpanQATask`` in a ``TaskDataModule`` (question + context windows, ``doc_stride`` overlap) + ``SpanQAHead``, one
 batch = ``--batch-size`` questions with all their windows. Reference: ``AutoModelForQuestionAnswering``
 + ``DataCollatorWithPadding`` trained by ``transformers.Trainer`` on the *same* windows (relx's
 features flattened: one row per window with its start/end positions), batch size = questions x the
@@ -53,14 +53,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_datamodule(args: argparse.Namespace, tokenizer: Any) -> Any:
-    from relx.data.mrc_tasks import SpanQADataModule
     from relx.data.settings import DataSettings
+    from relx.tasks.datamodule import TaskDataModule
+    from relx.tasks.mrc import SpanQATask
 
     settings = DataSettings(
         batch_size=args.batch_size, max_length=args.max_length, doc_stride=args.doc_stride,
         train_fraction=args.fraction, dev_fraction=0.01, cache_dir=None,
     )  # fmt: skip
-    dm = SpanQADataModule(args.data_dir, tokenizer, files={"train": TRAIN_FILE}, settings=settings)
+    task = SpanQATask(name="cmrc2018", files={"train": TRAIN_FILE})
+    dm = TaskDataModule(task, args.data_dir, tokenizer, settings=settings)
     dm.setup()
     return dm
 

@@ -71,16 +71,18 @@ def encoder_settings(args: argparse.Namespace) -> Any:
 
 def build_datamodule(args: argparse.Namespace, tokenizer: Any) -> Any:
     """relx's DataModule over the training file (its features are what both sides train on)."""
-    from relx.data.relation_tasks import SemEvalDataModule
+    from relx.build import add_special_tokens
     from relx.data.settings import DataSettings
-    from relx.data.word_tasks import BioNerDataModule
+    from relx.tasks import TaskDataModule
+    from relx.tasks.relations import SemEvalTask
+    from relx.tasks.words import BioNerTask
 
     settings = DataSettings(batch_size=args.batch_size, max_length=args.max_length, dev_fraction=0.01, cache_dir=None)
     files = {"train": TASKS[args.task][2]}
-    if args.task == "ner":
-        dm = BioNerDataModule(args.data_dir, tokenizer, files=files, settings=settings)
-    else:
-        dm = SemEvalDataModule(args.data_dir, tokenizer, files=files, settings=settings)
+    task = BioNerTask("ner", files) if args.task == "ner" else SemEvalTask("semeval", files)
+    dm = TaskDataModule(task, args.data_dir, tokenizer, settings)
+    dm.read()
+    add_special_tokens(tokenizer, task)
     dm.setup()
     return dm
 

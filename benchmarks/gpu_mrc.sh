@@ -21,8 +21,8 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false RELX_CACHE_DIR="$OUT/cache"
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 COMMON=(encoder="${ENCODER:-minilm}" trainer="${TRAINER:-gpu}" trainer.devices=1 trainer.enable_progress_bar=false trainer.log_every_n_steps=20
         trainer.early_stopping_patience=0 data.num_workers=2 data.pad_to_multiple_of=8 "${EXTRA_ARGS[@]}")
-DRCD_CARVE=(data_dir="$DATA/drcd" task.datamodule.files.train=DRCD_dev.json task.datamodule.files.validation=null
-            task.datamodule.files.test=null data.dev_fraction=0.2)
+DRCD_CARVE=(data_dir="$DATA/drcd" task.files.train=DRCD_dev.json task.files.validation=null
+            task.files.test=null data.dev_fraction=0.2)
 printf 'run\tseconds\texit\n' > "$OUT/timings.tsv"
 
 run() {

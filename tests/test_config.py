@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from conftest import compose_config
+from helpers import compose_config
 
 CONF = Path(str(resources.files("relx") / "conf"))
 
@@ -85,7 +85,11 @@ def test_head_that_does_not_fit_the_task_is_a_config_error() -> None:
     from relx.errors import ConfigError
 
     cfg = compose_config(["task=mit_movie", "head=sequence"], resolve=False)
-    with pytest.raises(ConfigError, match="head=sequence does not fit task=mit_movie: its labels suit head=token"):
+    fits = (
+        "head=sequence does not fit task=mit_movie: SequenceClassificationHead predicts 'sentence' labels, "
+        "the task provides 'token'"
+    )
+    with pytest.raises(ConfigError, match=fits):
         check_head_fits_task(cfg)
     check_head_fits_task(compose_config(["task=atis", "head=joint"], resolve=False))
     cfg = compose_config(["task=atis", "head=sequence"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 from relx.data.conll import PTB_PUNCTUATION_TAGS, read_conll, read_treebank
 from relx.errors import DataFormatError
 from relx.metrics.attachment import attachment_scores

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 
+from helpers import bio_ner_data
 from relx.data.batch import IGNORE_INDEX, WordCollator
 from relx.data.settings import DataSettings
-from relx.data.word_tasks import BioNerDataModule, encode_words
+from relx.data.subwords import encode_words
 from relx.encoders import Encoded
 from relx.errors import ConfigError
 from relx.heads import CRFHead, TokenClassificationHead
@@ -249,8 +250,8 @@ def test_label_all_subwords_trains_on_subwords_and_scores_every_word_once(tokeni
     """transformers#14043's bug class: with every subword labelled, metrics must still count words, so the
     entity counts (gold and predicted) equal those of the plain setting and of the data itself."""
     data = Path(str(resources.files("relx") / "resources" / "samples" / "mit_movie"))
-    plain = BioNerDataModule(data, tokenizer, MIT_FILES, settings=DataSettings(max_length=16))
-    every = BioNerDataModule(data, tokenizer, MIT_FILES, settings=DataSettings(max_length=16, label_all_subwords=True))
+    plain = bio_ner_data(data, tokenizer, MIT_FILES, settings=DataSettings(max_length=16))
+    every = bio_ner_data(data, tokenizer, MIT_FILES, settings=DataSettings(max_length=16, label_all_subwords=True))
     vocab = every.vocabs["token"]
     assert vocab.labels == plain.vocabs["token"].labels
 

@@ -5,10 +5,11 @@ from typing import Any
 
 import pytest
 
+from helpers import bio_ner_data, intent_slot_data
 from relx.data.settings import DataSettings
 from relx.data.splits import carve_dev, take_fraction
+from relx.data.subwords import encode_words
 from relx.data.vocab import LabelVocab
-from relx.data.word_tasks import BioNerDataModule, IntentSlotDataModule, encode_words
 from relx.errors import DataFormatError
 
 FILES = {"train": "train.bio", "validation": None, "test": "test.bio"}
@@ -55,7 +56,7 @@ def ner_dir(tmp_path: Path, test_text: str = "B-NEW\tx\nO\ty\n") -> Path:
 
 
 def test_ner_datamodule_vocab_carved_dev_and_unseen_labels(tmp_path: Path, tokenizer: Any) -> None:
-    dm = BioNerDataModule(ner_dir(tmp_path), tokenizer, FILES, settings=DataSettings(dev_fraction=0.25))
+    dm = bio_ner_data(ner_dir(tmp_path), tokenizer, FILES, settings=DataSettings(dev_fraction=0.25))
     assert dm.vocabs["token"].labels == ["O", "B-ACTOR", "I-ACTOR"]
     assert len(dm.examples["train"]) == 15 and len(dm.examples["validation"]) == 5 and dm.dev_carved
     dm.setup()
@@ -68,13 +69,13 @@ def test_ner_datamodule_vocab_carved_dev_and_unseen_labels(tmp_path: Path, token
 
 
 def test_train_fraction_subsets_training_only(tmp_path: Path, tokenizer: Any) -> None:
-    dm = BioNerDataModule(ner_dir(tmp_path), tokenizer, FILES, settings=DataSettings(train_fraction=0.5))
+    dm = bio_ner_data(ner_dir(tmp_path), tokenizer, FILES, settings=DataSettings(train_fraction=0.5))
     assert len(dm.examples["train"]) == 9 and len(dm.examples["validation"]) == 2
 
 
 def test_truncated_words_are_counted(tmp_path: Path, tokenizer: Any) -> None:
     long = "".join(f"O\tw{i}\n" for i in range(30))
-    dm = BioNerDataModule(ner_dir(tmp_path, long), tokenizer, FILES, settings=DataSettings(max_length=12))
+    dm = bio_ner_data(ner_dir(tmp_path, long), tokenizer, FILES, settings=DataSettings(max_length=12))
     dm.setup()
     assert dm.encoding_stats["test"]["lost_words"] > 0
     assert dm.data_summary()["test"]["sentences_with_lost_words"] == 1
@@ -82,9 +83,9 @@ def test_truncated_words_are_counted(tmp_path: Path, tokenizer: Any) -> None:
 
 def test_missing_training_split_is_a_clear_error(tmp_path: Path, tokenizer: Any) -> None:
     with pytest.raises(DataFormatError, match="no training split found"):
-        BioNerDataModule(tmp_path, tokenizer, FILES)
+        bio_ner_data(tmp_path, tokenizer, FILES)
     with pytest.raises(DataFormatError, match="data directory not found"):
-        BioNerDataModule(tmp_path / "nope", tokenizer, FILES)
+        bio_ner_data(tmp_path / "nope", tokenizer, FILES)
 
 
 def intent_dir(tmp_path: Path, train_intents: str = "flight\nflight\n", dev_intent: str = "hotel\n") -> Path:
@@ -99,7 +100,7 @@ def intent_dir(tmp_path: Path, train_intents: str = "flight\nflight\n", dev_inte
 
 
 def test_intent_slot_unseen_dev_intent_is_scored_not_dropped(tmp_path: Path, tokenizer: Any) -> None:
-    dm = IntentSlotDataModule(intent_dir(tmp_path), tokenizer)
+    dm = intent_slot_data(intent_dir(tmp_path), tokenizer)
     assert dm.vocabs["sentence"].labels == ["flight"] and dm.vocabs["token"].labels == ["O", "B-city"]
     dm.setup()
     assert dm.features["validation"][0]["label_id"] == 1  # beyond the trainable ids
@@ -109,7 +110,7 @@ def test_intent_slot_unseen_dev_intent_is_scored_not_dropped(tmp_path: Path, tok
 
 def test_label_file_that_does_not_match_training_data(tmp_path: Path, tokenizer: Any) -> None:
     with pytest.raises(DataFormatError, match=r"seq\.in:2: label 'hotel' is not in the label vocabulary"):
-        IntentSlotDataModule(intent_dir(tmp_path, train_intents="flight\nhotel\n"), tokenizer)
+        intent_slot_data(intent_dir(tmp_path, train_intents="flight\nhotel\n"), tokenizer)
 
 
 def test_vocab_round_trip() -> None:
@@ -133,7 +134,7 @@ def test_one_training_sentence_and_no_dev_split_names_the_training_file(tmp_path
     write(tmp_path / "train.bio", "O\tw\nB-ACTOR\tbob\n")
     write(tmp_path / "test.bio", "O\ty\n")
     with pytest.raises(DataFormatError, match=r"train\.bio: 1 training example\(s\) and no dev split"):
-        BioNerDataModule(tmp_path, tokenizer, FILES)
+        bio_ner_data(tmp_path, tokenizer, FILES)
 
 
 def test_mean_max_subwords_record_each_positions_word(tokenizer: Any) -> None:
@@ -150,7 +151,7 @@ def test_label_all_subwords_gives_continuation_tags_to_training_subwords(tmp_pat
     )
     write(tmp_path / "test.bio", "B-ACTOR\tbarrymore\nO\tfilms\n")
     settings = DataSettings(label_all_subwords=True, dev_fraction=0.2)
-    dm = BioNerDataModule(tmp_path, tokenizer, FILES, settings=settings)
+    dm = bio_ner_data(tmp_path, tokenizer, FILES, settings=settings)
     dm.setup()
     vocab, pieces = dm.vocabs["token"], len(tokenizer.tokenize("barrymore"))
     row = next(r for r in dm.features["train"] if len(r["word_index"]) == 3)
@@ -158,7 +159,7 @@ def test_label_all_subwords_gives_continuation_tags_to_training_subwords(tmp_pat
     assert row["unit_index"] == list(range(1, pieces + 3)) and row["word_index"] == [1, 1 + pieces, 2 + pieces]
     batch = next(iter(dm.loader("test")))  # evaluation: one entry per word
     assert batch.word_index.tolist() == [[1, 1 + pieces]] and "unit_index" not in dm.features["test"].column_names
-    plain = BioNerDataModule(tmp_path, tokenizer, FILES, settings=DataSettings(dev_fraction=0.2))
+    plain = bio_ner_data(tmp_path, tokenizer, FILES, settings=DataSettings(dev_fraction=0.2))
     assert plain._fingerprint("train", dm.examples["train"]) != dm._fingerprint("train", dm.examples["train"])
 
 
@@ -176,9 +177,9 @@ def test_subword_options_train_end_to_end_and_score_each_word_once(
 
     from seqeval.metrics import f1_score
 
-    from conftest import TINY_FAST, compose_config
-    from relx.predictions import read_conll_columns
+    from helpers import TINY_FAST, compose_config
     from relx.runs import train
+    from relx.tasks.word_outputs import read_conll_columns
 
     metrics = train(compose_config([*overrides, *TINY_FAST]), tmp_path)
     gold, pred = read_conll_columns(tmp_path / "predictions_test.conll")

@@ -1,4 +1,4 @@
-"""Document-level RE: long-document windows, the DataModule's batch contract, both heads, end-to-end runs."""
+"""Document-level RE: long-document windows, the Task's batch contract, both heads, end-to-end runs."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ import pytest
 import torch
 
 from behaviour import check_behaviour
-from conftest import TINY_FAST, compose_config
+from helpers import TINY_FAST, compose_config
 from relx.build import sample_dir
-from relx.data.document_tasks import BUNDLED_REL_INFO, NA, CdrDataModule, DocumentREDataModule
 from relx.data.documents import read_rel_info
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
 from relx.encoders import EncoderSettings, load_encoder
 from relx.encoders.windows import WindowSpec, cut_windows, window_positions
-from relx.errors import DataFormatError
+from relx.errors import ConfigError, DataFormatError
 from relx.heads.docre import (
     AtlopHead,
     DocREBaselineHead,
@@ -29,17 +28,34 @@ from relx.heads.docre import (
 )
 from relx.metrics.docred_scores import official_evaluate
 from relx.runs import train
+from relx.tasks.datamodule import TaskDataModule
+from relx.tasks.documents import BUNDLED_REL_INFO, NA, CdrTask, DocumentRETask
 
 TINY = EncoderSettings(pretrained=False, config_overrides={
     "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64})  # fmt: skip
 DOCRED_FILES = {"train": "train_annotated.json", "validation": "dev.json", "test": "test.json"}
 
 
+def document_data(
+    task: DocumentRETask,
+    data_dir: Path | None,
+    tokenizer: Any,
+    settings: DataSettings | None = None,
+    vocabs: dict[str, LabelVocab] | None = None,
+) -> TaskDataModule[Any]:
+    """The DataModule of ``task`` over ``data_dir`` (``None``: no files, ``vocabs`` from a checkpoint), read."""
+    dm: TaskDataModule[Any] = TaskDataModule(task, data_dir, tokenizer, settings, vocabs)
+    dm.read()
+    return dm
+
+
+def docred_data(tokenizer: Any, settings: DataSettings, files: dict[str, str] = DOCRED_FILES) -> TaskDataModule[Any]:
+    return document_data(DocumentRETask(name="docred", files=files), sample_dir("docred"), tokenizer, settings)
+
+
 @pytest.fixture(scope="module")
-def docred(tokenizer: Any) -> DocumentREDataModule:
-    dm = DocumentREDataModule(
-        sample_dir("docred"), tokenizer, DataSettings(max_length=512, batch_size=2), files=DOCRED_FILES
-    )
+def docred(tokenizer: Any) -> TaskDataModule[Any]:
+    dm = docred_data(tokenizer, DataSettings(max_length=512, batch_size=2))
     dm.setup()
     return dm
 
@@ -91,7 +107,7 @@ def test_long_inputs_are_encoded_as_merged_windows(tokenizer: Any) -> None:
 
 
 # ---- data ------------------------------------------------------------------------------------------
-def test_mentions_are_marked_and_mapped_to_their_subwords(docred: DocumentREDataModule, tokenizer: Any) -> None:
+def test_mentions_are_marked_and_mapped_to_their_subwords(docred: TaskDataModule[Any], tokenizer: Any) -> None:
     features = docred.features["train"][0]
     doc = docred.examples["train"][0]
     star = tokenizer.convert_tokens_to_ids("*")
@@ -107,7 +123,7 @@ def test_mentions_are_marked_and_mapped_to_their_subwords(docred: DocumentREData
         )
 
 
-def test_batch_holds_every_ordered_pair_with_multi_hot_labels(docred: DocumentREDataModule) -> None:
+def test_batch_holds_every_ordered_pair_with_multi_hot_labels(docred: TaskDataModule[Any]) -> None:
     batch = next(iter(docred.loader("validation")))
     vocab = docred.vocabs["pair"]
     assert vocab.labels[0] == "NA" and vocab.num_labels == 97
@@ -127,7 +143,7 @@ def test_batch_holds_every_ordered_pair_with_multi_hot_labels(docred: DocumentRE
     assert batch.entity_doc.shape[0] == offset
 
 
-def _flags(dm: DocumentREDataModule) -> tuple[int, int]:
+def _flags(dm: TaskDataModule[Any]) -> tuple[int, int]:
     flagged = gold = 0
     for batch in dm.loader("validation"):
         assert (batch.pair_in_train & batch.pair_labels.bool() == batch.pair_in_train).all()  # only gold facts
@@ -136,18 +152,25 @@ def _flags(dm: DocumentREDataModule) -> tuple[int, int]:
     return flagged, gold
 
 
-def test_ign_flags_mark_facts_whose_names_occur_in_train(docred: DocumentREDataModule, tokenizer: Any) -> None:
+def test_ign_flags_mark_facts_whose_names_occur_in_train(docred: TaskDataModule[Any], tokenizer: Any) -> None:
     flagged, gold = _flags(docred)
-    expected = sum(docred._in_train(doc, h, t, r) for doc in docred.examples["validation"] for h, t, r in doc.facts)
+    expected = sum(
+        docred.task.seen_in_train(doc, h, t, r) for doc in docred.examples["validation"] for h, t, r in doc.facts
+    )
     assert flagged == expected and gold == sum(len(doc.facts) for doc in docred.examples["validation"])
     # scoring the training documents themselves: every fact is "in train"
     files = {"train": "train_annotated.json", "validation": "train_annotated.json"}
-    same = DocumentREDataModule(sample_dir("docred"), tokenizer, DataSettings(max_length=512), files=files)
+    same = docred_data(tokenizer, DataSettings(max_length=512), files)
     flagged, gold = _flags(same)
     assert flagged == gold > 0
+    # a dev split carved from the training file: its documents are not training documents
+    carved = docred_data(tokenizer, DataSettings(max_length=512, dev_fraction=0.3), {"train": "train_annotated.json"})
+    assert carved.dev_carved
+    flagged, gold = _flags(carved)
+    assert flagged < gold
 
 
-def test_training_pairs_sample_negatives_and_cap_pairs(docred: DocumentREDataModule) -> None:
+def test_training_pairs_sample_negatives_and_cap_pairs(docred: TaskDataModule[Any]) -> None:
     batch = next(iter(docred.loader("train")))
     batch.neg_multiple, batch.h_t_limit = 2, None
     chosen = batch.training_pairs()
@@ -162,7 +185,7 @@ def test_training_pairs_sample_negatives_and_cap_pairs(docred: DocumentREDataMod
 
 
 def test_long_documents_are_counted_not_truncated(tokenizer: Any) -> None:
-    dm = DocumentREDataModule(sample_dir("docred"), tokenizer, DataSettings(max_length=64), files=DOCRED_FILES)
+    dm = docred_data(tokenizer, DataSettings(max_length=64))
     dm.setup()
     assert dm.encoding_stats["train"]["documents_windowed"] == len(dm.examples["train"])
     longest = max(len(ids) for ids in dm.features["train"]["input_ids"])
@@ -170,7 +193,7 @@ def test_long_documents_are_counted_not_truncated(tokenizer: Any) -> None:
 
 
 def test_cdr_pairs_are_the_listed_chemical_disease_pairs(tokenizer: Any) -> None:
-    dm = CdrDataModule(sample_dir("cdr"), tokenizer, DataSettings(max_length=512))
+    dm = document_data(CdrTask(name="cdr"), sample_dir("cdr"), tokenizer, DataSettings(max_length=512))
     dm.setup()
     assert dm.vocabs["pair"].labels == ["NA", "CID"]
     batch = next(iter(dm.loader("validation")))
@@ -183,10 +206,12 @@ def test_cdr_pairs_are_the_listed_chemical_disease_pairs(tokenizer: Any) -> None
         assert all(doc.entities[h].type == "Chemical" and doc.entities[t].type == "Disease" for h, t in pairs)
 
 
-def predict_reader(tokenizer: Any) -> DocumentREDataModule:
-    """The DataModule ``relx.predict`` builds from a DocRED checkpoint: no data directory, the checkpoint's vocab."""
-    relations = read_rel_info(BUNDLED_REL_INFO)
-    return DocumentREDataModule(None, tokenizer, vocabs={"pair": LabelVocab([NA, *relations])})
+def predict_reader(tokenizer: Any, relations: list[str] | None = None) -> DocumentRETask:
+    """The task ``relx.predict`` builds from a DocRED checkpoint: no data directory, the checkpoint's vocab."""
+    relations = relations or list(read_rel_info(BUNDLED_REL_INFO))
+    task = DocumentRETask(name="docred")
+    document_data(task, None, tokenizer, vocabs={"pair": LabelVocab([NA, *relations])})
+    return task
 
 
 def test_raw_text_input_says_which_documents_are_expected(tmp_path: Path, tokenizer: Any) -> None:
@@ -231,10 +256,27 @@ def test_raw_predictions_name_entities_and_relations(tmp_path: Path, tokenizer: 
         "t_name": "United States", "t_type": "LOC", "r_name": "country",
     }]  # fmt: skip
     # a relation inventory the bundled table does not hold: ids kept, no made-up names
-    custom = DocumentREDataModule(None, tokenizer, vocabs={"pair": LabelVocab([NA, "P17", "X1"])})
+    custom = predict_reader(tokenizer, ["P17", "X1"])
     custom.write_raw_predictions(out, examples, {"pair": [{"facts": [(1, 0, 2, 0.5)]}]})
     fact = json.loads(out.read_text(encoding="utf-8"))["facts"][0]
     assert (fact["r"], fact["r_name"], fact["h_name"], fact["t_name"]) == ("X1", None, "United States", "Bill Gates")
+
+
+def test_a_marker_without_tokens_is_refused(tokenizer: Any) -> None:
+    with pytest.raises(ConfigError, match=r"task\.marker=' ' has no tokens under this tokenizer"):
+        TaskDataModule(DocumentRETask(name="docred", marker=" "), None, tokenizer)
+
+
+def test_relation_names_come_from_the_data_directory_read(tmp_path: Path, tokenizer: Any) -> None:
+    """The relation table of the data directory names relations (the bundled one only when none was read)."""
+    for name in ("train_annotated.json", "dev.json"):
+        (tmp_path / name).write_bytes((sample_dir("docred") / name).read_bytes())
+    table = {**read_rel_info(BUNDLED_REL_INFO), "P17": "country (local table)"}
+    (tmp_path / "rel_info.json").write_text(json.dumps(table), encoding="utf-8")
+    task = DocumentRETask(name="docred")
+    document_data(task, tmp_path, tokenizer)
+    assert task.relation_names()["P17"] == "country (local table)"
+    assert predict_reader(tokenizer).relation_names()["P17"] == "country"
 
 
 @pytest.mark.parametrize("n_entities", [0, 1])
@@ -249,7 +291,8 @@ def test_raw_documents_without_a_pair_are_named(tmp_path: Path, tokenizer: Any, 
 
 
 def test_cdr_raw_predictions_name_chemical_and_disease(tmp_path: Path, tokenizer: Any) -> None:
-    dm = CdrDataModule(None, tokenizer, vocabs={"pair": LabelVocab([NA, "CID"])})
+    dm = CdrTask(name="cdr")
+    document_data(dm, None, tokenizer, vocabs={"pair": LabelVocab([NA, "CID"])})
     path = tmp_path / "test_filter.data"
     path.write_text((sample_dir("cdr") / "dev_filter.data").read_text(encoding="utf-8").splitlines()[0] + "\n")
     (doc,) = dm.read_raw(path)
@@ -263,7 +306,7 @@ def test_cdr_raw_predictions_name_chemical_and_disease(tmp_path: Path, tokenizer
 
 
 # ---- heads -----------------------------------------------------------------------------------------
-def test_baseline_entity_is_mean_over_mentions_of_mean_over_subwords(docred: DocumentREDataModule) -> None:
+def test_baseline_entity_is_mean_over_mentions_of_mean_over_subwords(docred: TaskDataModule[Any]) -> None:
     batch = next(iter(docred.loader("validation")))
     states = torch.randn(*batch.input_ids.shape, 3)
     entities = entity_states(states, batch)
@@ -290,7 +333,7 @@ def test_entity_logsumexp_pooling() -> None:
     assert torch.allclose(pooled[2], torch.logsumexp(values[[1, 3, 4]], 0))
 
 
-def test_atlop_context_pooling_equals_the_per_pair_definition(docred: DocumentREDataModule, tokenizer: Any) -> None:
+def test_atlop_context_pooling_equals_the_per_pair_definition(docred: TaskDataModule[Any], tokenizer: Any) -> None:
     torch.manual_seed(0)
     encoder = load_encoder(EncoderSettings(**{**TINY.__dict__, "attention": "capture"}), tokenizer).eval()
     head = AtlopHead(32, 97, emb_size=64, block_size=16).eval()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from relx.data.batch import WordCollator
-from relx.data.word_tasks import encode_words
+from relx.data.subwords import encode_words
 from relx.encoders import EncoderSettings, load_encoder
 from relx.heads import CRFHead, SequenceClassificationHead, TokenClassificationHead
 

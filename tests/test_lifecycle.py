@@ -19,7 +19,7 @@ import lightning as L
 import pytest
 
 import relx.io
-from conftest import TINY_FAST, compose_config
+from helpers import TINY_FAST, compose_config
 from relx.cli import FailedJob, collect_failures, reports_errors
 from relx.errors import ConfigError
 from relx.hydra_callbacks import JobOutcome, failure_report

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from behaviour import check_behaviour
-from conftest import TINY_FAST, compose_config
+from helpers import TINY_FAST, compose_config
 from relx.build import sample_dir
 from relx.data.mrc import (
     read_c3,
@@ -26,15 +26,14 @@ from relx.data.mrc import (
     read_squad,
     selection_candidates,
 )
-from relx.data.mrc_tasks import ChoiceCollator, SpanQADataModule
 from relx.data.settings import DataSettings
-from relx.data.vocab import LabelVocab
 from relx.encoders import Encoded
 from relx.errors import DataFormatError
 from relx.heads import ChoiceHead
 from relx.metrics.mrc_scores import cmrc_em, cmrc_f1, mixed_segmentation, qa_scores, squad_em, squad_f1
 from relx.postprocess import best_span
 from relx.runs import train
+from relx.tasks.mrc import ChoiceCollator, SpanQATask
 
 
 # ---- metrics: hand-computed ---------------------------------------------------------------------
@@ -100,15 +99,20 @@ def test_best_span_takes_the_best_window() -> None:
 
 
 # ---- windows --------------------------------------------------------------------------------------
+def _span_task(tokenizer: Any, max_length: int, doc_stride: int) -> SpanQATask:
+    """A span QA task attached to ``tokenizer``, as ``relx.predict`` builds it (no data directory)."""
+    task = SpanQATask(name="span", files={}, max_query_length=8)
+    task.attach(tokenizer, DataSettings(max_length=max_length, doc_stride=doc_stride, cache_dir=None))
+    return task
+
+
 def test_answer_in_a_later_window_is_labelled_and_other_windows_point_at_cls(tokenizer: Any) -> None:
-    settings = DataSettings(max_length=32, doc_stride=8, cache_dir=None)
-    dm = SpanQADataModule(None, tokenizer, files={}, max_query_length=8, settings=settings,
-                          vocabs={"span": LabelVocab(["start", "end"])})  # fmt: skip
+    task = _span_task(tokenizer, max_length=32, doc_stride=8)
     context = " ".join(["the river runs north"] * 12) + " a purple elephant sleeps"
     answer = "purple elephant"
     start_char = context.index(answer)
-    out = dm.encode({"question": ["what sleeps?"], "context": [context], "answers": [[answer]],
-                     "answer_starts": [[start_char]]})  # fmt: skip
+    out = task.encode({"question": ["what sleeps?"], "context": [context], "answers": [[answer]],
+                       "answer_starts": [[start_char]]})  # fmt: skip
     windows, starts, ends = out["input_ids"][0], out["start_positions"][0], out["end_positions"][0]
     assert len(windows) > 2 and all(len(w) <= 32 for w in windows)
     holding = [w for w in range(len(windows)) if starts[w] != 0]
@@ -120,8 +124,8 @@ def test_answer_in_a_later_window_is_labelled_and_other_windows_point_at_cls(tok
         else:
             assert starts[w] == ends[w] == windows[w].index(tokenizer.cls_token_id) == 0
     # decoding logits peaked on the gold tokens of that window recovers the answer text
-    batch = dm.collator([{**{k: v[0] for k, v in out.items()}, "example_id": 0, "context": context,
-                          "answers": [answer]}])  # fmt: skip
+    batch = task.collator()([{**{k: v[0] for k, v in out.items()}, "example_id": 0, "context": context,
+                              "answers": [answer]}])  # fmt: skip
     start = torch.zeros(batch.input_ids.shape)
     end = torch.zeros(batch.input_ids.shape)
     w = holding[0]
@@ -133,11 +137,9 @@ def test_answer_in_a_later_window_is_labelled_and_other_windows_point_at_cls(tok
 
 def test_consecutive_windows_share_doc_stride_context_tokens(tokenizer: Any) -> None:
     """The overlap that keeps every answer inside some window (tokenizers 0.23.2 overlapped less: pinned >= 0.23.3)."""
-    settings = DataSettings(max_length=48, doc_stride=12, cache_dir=None)
-    dm = SpanQADataModule(None, tokenizer, files={}, max_query_length=8, settings=settings,
-                          vocabs={"span": LabelVocab(["start", "end"])})  # fmt: skip
+    task = _span_task(tokenizer, max_length=48, doc_stride=12)
     context = "".join(f"{i} 度" for i in range(200))  # digits and CJK characters, as in CMRC contexts
-    out = dm.encode({"question": ["什么?"], "context": [context], "answers": [[]], "answer_starts": [[]]})
+    out = task.encode({"question": ["什么?"], "context": [context], "answers": [[]], "answer_starts": [[]]})
     spans = [[tuple(o) for o in window if o[0] >= 0] for window in out["offsets"][0]]
     assert len(spans) > 3
     for a, b in zip(spans, spans[1:], strict=False):
@@ -145,12 +147,10 @@ def test_consecutive_windows_share_doc_stride_context_tokens(tokenizer: Any) -> 
 
 
 def test_question_context_windows_carry_segment_ids(tokenizer: Any) -> None:
-    settings = DataSettings(max_length=32, doc_stride=8, cache_dir=None)
-    dm = SpanQADataModule(None, tokenizer, files={}, max_query_length=8, settings=settings,
-                          vocabs={"span": LabelVocab(["start", "end"])})  # fmt: skip
+    task = _span_task(tokenizer, max_length=32, doc_stride=8)
     context = " ".join(["the river runs north"] * 6)
-    out = dm.encode({"question": ["where?"], "context": [context], "answers": [[]], "answer_starts": [[]]})
-    batch = dm.collator([{**{k: v[0] for k, v in out.items()}, "example_id": 0, "context": context, "answers": []}])
+    out = task.encode({"question": ["where?"], "context": [context], "answers": [[]], "answer_starts": [[]]})
+    batch = task.collator()([{**{k: v[0] for k, v in out.items()}, "example_id": 0, "context": context, "answers": []}])
     assert batch.token_type_ids is not None and batch.token_type_ids.shape == batch.input_ids.shape
     for w, offsets in enumerate(out["offsets"][0]):  # segment 1 exactly on the context tokens and the final [SEP]
         context_tokens = [i for i, o in enumerate(offsets) if o[0] >= 0]
@@ -332,8 +332,8 @@ def test_every_mrc_task_trains_and_writes_metrics(tmp_path: Path, task: str, hea
 
 def test_drcd_carved_from_one_file_keeps_articles_apart(tmp_path: Path) -> None:
     cfg = compose_config(["task=drcd", "head=span_qa", *TINY_FAST, f"data_dir={sample_dir('drcd')}",
-                          "task.datamodule.files.train=DRCD_training.json", "task.datamodule.files.validation=null",
-                          "task.datamodule.files.test=null", "data.dev_fraction=0.3"])  # fmt: skip
+                          "task.files.train=DRCD_training.json", "task.files.validation=null",
+                          "task.files.test=null", "data.dev_fraction=0.3"])  # fmt: skip
     from relx.build import build_datamodule, build_tokenizer
 
     dm = build_datamodule(cfg, build_tokenizer(cfg))

@@ -1,4 +1,4 @@
-"""Dependency parsing: the DataModule's batch contract, the biaffine head and attachment scores."""
+"""Dependency parsing: the task's batch contract, the biaffine head and attachment scores."""
 
 from __future__ import annotations
 
@@ -9,25 +9,33 @@ import pytest
 import torch
 
 from relx.build import sample_dir
-from relx.data.parsing import DependencyDataModule
 from relx.encoders import EncoderSettings, load_encoder
 from relx.heads import BiaffineParserHead
 from relx.metrics import AttachmentScores
 from relx.structs import is_tree
+from relx.tasks.datamodule import TaskDataModule
+from relx.tasks.treebanks import DependencyTask
 
 FILES = {"train": "train.conll", "validation": "dev.conll", "test": "test.conll"}
 TINY = EncoderSettings(pretrained=False, config_overrides={
     "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64})  # fmt: skip
 
 
+def ptb_datamodule(directory: Path, tokenizer: Any) -> TaskDataModule:
+    """The PTB-SD task (punctuation not scored) over ``directory``, read."""
+    dm = TaskDataModule(DependencyTask(name="ptb_sd", files=FILES, punctuation="ptb"), directory, tokenizer)
+    dm.read()
+    return dm
+
+
 @pytest.fixture(scope="module")
-def ptb(tokenizer: Any) -> DependencyDataModule:
-    dm = DependencyDataModule(sample_dir("ptb_sd"), tokenizer, FILES, punctuation="ptb")
+def ptb(tokenizer: Any) -> TaskDataModule:
+    dm = ptb_datamodule(sample_dir("ptb_sd"), tokenizer)
     dm.setup()
     return dm
 
 
-def test_batch_contract_and_ptb_punctuation(ptb: DependencyDataModule) -> None:
+def test_batch_contract_and_ptb_punctuation(ptb: TaskDataModule) -> None:
     batch = next(iter(ptb.test_dataloader()))
     ex = ptb.examples["test"][int(batch.example_ids[0])]
     n = len(ex.words)
@@ -38,7 +46,7 @@ def test_batch_contract_and_ptb_punctuation(ptb: DependencyDataModule) -> None:
 
 
 @pytest.mark.parametrize("decoder", ["mst", "eisner", "greedy"])
-def test_biaffine_head_trains_and_decodes_trees(ptb: DependencyDataModule, decoder: str) -> None:
+def test_biaffine_head_trains_and_decodes_trees(ptb: TaskDataModule, decoder: str) -> None:
     torch.manual_seed(0)
     encoder = load_encoder(TINY)
     head = BiaffineParserHead(
@@ -72,22 +80,25 @@ def test_repair_trees_setting_is_counted_in_the_data_summary(tmp_path: Path, tok
         return "".join(f"{i}\tw\t_\tX\tX\t_\t{h}\tdep\t_\t_\n" for i, h in enumerate(heads, 1)) + "\n"
 
     (tmp_path / "train.conll").write_text(sentence(0, 1) + sentence(0, 0, 2) + sentence(2, 1, 0), encoding="utf-8")
+
+    def task() -> DependencyTask:
+        return DependencyTask(name="trees", files={"train": "train.conll"})
+
     with pytest.raises(DataFormatError, match=r"train\.conll:4: the sentence is not a tree: 2 words"):
-        DependencyDataModule(tmp_path, tokenizer, {"train": "train.conll"})
-    dm = DependencyDataModule(
-        tmp_path, tokenizer, {"train": "train.conll"}, settings=DataSettings(repair_trees=True, dev_fraction=0.3)
-    )
+        TaskDataModule(task(), tmp_path, tokenizer).read()
+    dm = TaskDataModule(task(), tmp_path, tokenizer, settings=DataSettings(repair_trees=True, dev_fraction=0.3))
+    dm.read()
     assert dm.data_summary()["train"]["trees_repaired"] == 2
     assert ptb_summary_has_no_repairs(sample_dir("ptb_sd"), tokenizer)
 
 
 def ptb_summary_has_no_repairs(directory: Path, tokenizer: Any) -> bool:
     """The bundled sample is clean: every sentence is a tree as it stands."""
-    dm = DependencyDataModule(directory, tokenizer, FILES, punctuation="ptb")
+    dm = ptb_datamodule(directory, tokenizer)
     return all(dm.data_summary()[split]["trees_repaired"] == 0 for split in ("train", "validation", "test"))
 
 
-def test_attachment_metric_over_scored_words(ptb: DependencyDataModule) -> None:
+def test_attachment_metric_over_scored_words(ptb: TaskDataModule) -> None:
     batch = next(iter(ptb.test_dataloader()))
     metric = AttachmentScores(ptb.vocabs["tree"])
     gold = torch.stack([batch.heads, batch.rels], dim=-1)
@@ -151,7 +162,7 @@ def test_evaluate_can_switch_the_tree_decoder() -> None:
     from types import SimpleNamespace
 
     from relx.errors import ConfigError
-    from relx.evaluate import set_decoder
+    from relx.inference import set_decoder
 
     parser = BiaffineParserHead(8, num_labels=2)
     module = SimpleNamespace(heads={"tree": parser})
@@ -161,3 +172,14 @@ def test_evaluate_can_switch_the_tree_decoder() -> None:
         set_decoder(module, "cky")
     with pytest.raises(ConfigError, match="parsers only"):
         set_decoder(SimpleNamespace(heads={}), "mst")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"punctuation": "all"}, "task.punctuation must be one of"), ({"punct_column": "feats"}, "task.punct_column")],
+)
+def test_dependency_task_refuses_unknown_punctuation_options(options: dict[str, str], message: str) -> None:
+    from relx.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        DependencyTask(name="ptb_sd", files=FILES, **options)

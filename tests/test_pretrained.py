@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from seqeval.metrics import f1_score
 
-from conftest import compose_config
-from relx.predictions import read_conll_columns
+from helpers import compose_config
 from relx.runs import train
+from relx.tasks.word_outputs import read_conll_columns
 
 pytestmark = pytest.mark.slow
 QUIET = ["trainer.enable_progress_bar=false"]

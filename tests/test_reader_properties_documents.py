@@ -1,5 +1,5 @@
 """Property tests: the document-level RE readers (DocRED JSON, CDR) and the MRC readers (span QA JSON, C3,
-context selection, the pipeline's ``read_questions``), and the ``read_raw`` of their DataModules, on damaged
+context selection, the pipeline's ``read_questions``), and the ``read_raw`` of their Tasks, on damaged
 copies of the bundled samples. Each reads the file or raises a ``RelxError`` naming it, in one line.
 
 Two kinds of damage: ``mutations.mutated`` damages the bytes (most JSON then fails to parse); ``restructured``
@@ -20,11 +20,13 @@ from hypothesis import strategies as st
 
 from mutations import MUTATION_SETTINGS, mutated, reads_or_names_the_file, restructured
 from relx.build import sample_dir
-from relx.data.document_tasks import NA, CdrDataModule, DocumentREDataModule
 from relx.data.documents import Document, docred_json, read_cdr, read_docred, read_rel_info
 from relx.data.mrc import ChoiceExample, QAExample, read_c3, read_contexts, read_questions, read_selection, read_squad
-from relx.data.mrc_tasks import MAX_CHOICES, C3DataModule, ContextSelectionDataModule, SpanQADataModule
 from relx.data.vocab import LabelVocab
+from relx.tasks.base import Task
+from relx.tasks.datamodule import TaskDataModule
+from relx.tasks.documents import NA, CdrTask, DocumentRETask
+from relx.tasks.mrc import MAX_CHOICES, C3Task, ContextSelectionTask, SpanQATask
 
 
 def _dump(data: Any) -> bytes:
@@ -114,27 +116,32 @@ def test_cdr_reader_on_damaged_bytes(tmp_path: Path, data: bytes) -> None:
     reads_or_names_the_file(read_cdr_checked, _write(tmp_path / "dev_filter.data", data))
 
 
-@pytest.fixture(scope="module")
-def docred_module(tokenizer: Any) -> DocumentREDataModule:
-    """The DataModule ``relx.predict`` builds from a DocRED checkpoint: no data directory, the checkpoint's vocab."""
-    return DocumentREDataModule(None, tokenizer, vocabs={"pair": LabelVocab([NA, *RELATIONS])})
+def for_prediction(task: Task[Any], tokenizer: Any, vocabs: dict[str, LabelVocab]) -> Any:
+    """``task`` as ``relx.predict`` sets it up from a checkpoint: no data directory, the checkpoint's vocabs."""
+    TaskDataModule(task, None, tokenizer, vocabs=vocabs).read()
+    return task
 
 
 @pytest.fixture(scope="module")
-def cdr_module(tokenizer: Any) -> CdrDataModule:
-    return CdrDataModule(None, tokenizer, vocabs={"pair": LabelVocab([NA, "CID"])})
+def docred_module(tokenizer: Any) -> DocumentRETask:
+    return for_prediction(DocumentRETask(name="docred"), tokenizer, {"pair": LabelVocab([NA, *RELATIONS])})
+
+
+@pytest.fixture(scope="module")
+def cdr_module(tokenizer: Any) -> CdrTask:
+    return for_prediction(CdrTask(name="cdr"), tokenizer, {"pair": LabelVocab([NA, "CID"])})
 
 
 @given(st.one_of(mutated(_dump(DOCRED_TEST_DOCS)), restructured(DOCRED_TEST_DOCS, json_lines=True)))
 @MUTATION_SETTINGS
-def test_docred_read_raw_on_damaged_input(tmp_path: Path, docred_module: DocumentREDataModule, data: bytes) -> None:
+def test_docred_read_raw_on_damaged_input(tmp_path: Path, docred_module: DocumentRETask, data: bytes) -> None:
     read = checked(docred_module.read_raw, documents_are_whole)
     reads_or_names_the_file(read, _write(tmp_path / "documents.json", data))
 
 
 @given(mutated(CDR))
 @MUTATION_SETTINGS
-def test_cdr_read_raw_on_damaged_input(tmp_path: Path, cdr_module: CdrDataModule, data: bytes) -> None:
+def test_cdr_read_raw_on_damaged_input(tmp_path: Path, cdr_module: CdrTask, data: bytes) -> None:
     reads_or_names_the_file(checked(cdr_module.read_raw, documents_are_whole), _write(tmp_path / "test.data", data))
 
 
@@ -201,12 +208,12 @@ def test_pipeline_read_questions_on_damaged_input(tmp_path: Path, data: bytes) -
 
 @pytest.fixture(scope="module")
 def mrc_modules(tokenizer: Any) -> dict[str, Any]:
-    """The DataModules ``relx.predict`` builds from MRC checkpoints (no data directory)."""
+    """The Tasks ``relx.predict`` sets up from MRC checkpoints (no data directory)."""
     choice = {"choice": LabelVocab([str(i) for i in range(MAX_CHOICES)])}
     return {
-        "span": SpanQADataModule(None, tokenizer, files={}, vocabs={"span": LabelVocab(["start", "end"])}),
-        "c3": C3DataModule(None, tokenizer, files={}, vocabs=choice),
-        "select": ContextSelectionDataModule(None, tokenizer, files={}, vocabs=choice),
+        "span": for_prediction(SpanQATask(name="span", files={}), tokenizer, {"span": LabelVocab(["start", "end"])}),
+        "c3": for_prediction(C3Task(name="c3", files={}), tokenizer, choice),
+        "select": for_prediction(ContextSelectionTask(name="select", files={}), tokenizer, choice),
     }
 
 
@@ -227,7 +234,7 @@ def test_mrc_read_raw_on_damaged_input(tmp_path: Path, mrc_modules: dict[str, An
     reads_or_names_the_file(read, _write(_selection_dir(tmp_path) / "input.json", damaged))
 
 
-def test_the_originals_read_cleanly(tmp_path: Path, docred_module: DocumentREDataModule) -> None:
+def test_the_originals_read_cleanly(tmp_path: Path, docred_module: DocumentRETask) -> None:
     """The undamaged originals are valid input: every failure above comes from the damage."""
     docs, _ = read_docred(_write(tmp_path / "a.json", _dump(DOCRED_DOCS)), set(RELATIONS))
     assert len(docs) == 2 and all(doc.facts for doc in docs)

@@ -1,5 +1,5 @@
 """Property tests: the sentence-level relation readers (SemEval-2010 Task 8 in both layouts, labelled and
-unlabelled; KLUE-RE as a JSON list and as JSON lines) and the relation DataModule's ``read_raw``, on damaged
+unlabelled; KLUE-RE as a JSON list and as JSON lines) and the relation Task's ``read_raw``, on damaged
 copies of the bundled samples. Each reads the file or raises a ``RelxError`` naming it, in one line.
 """
 
@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from mutations import MUTATION_SETTINGS, mutated, reads_or_names_the_file, restructured
 from relx.build import sample_dir
-from relx.data.relation_tasks import KlueReDataModule, SemEvalDataModule
 from relx.data.relations import SEMEVAL_LABELS, RelationExample, read_klue_re, read_semeval
 from relx.data.vocab import LabelVocab
+from relx.tasks.datamodule import TaskDataModule
+from relx.tasks.relations import KlueReTask, SemEvalTask
 
 SEMEVAL = sample_dir("semeval")
 # The first ten 4-line blocks of each sample file (the files hold 400 and 100).
@@ -87,26 +88,26 @@ def test_klue_reader_on_restructured_json(tmp_path: Path, data: bytes) -> None:
 
 
 @pytest.fixture(scope="module")
-def relation_module(tokenizer: Any) -> SemEvalDataModule:
-    """The DataModule ``relx.predict`` builds from a SemEval checkpoint: no data directory, the checkpoint's vocabs."""
+def relation_task(tokenizer: Any) -> SemEvalTask:
+    """The Task ``relx.predict`` reads with from a SemEval checkpoint: no data directory, the checkpoint's vocabs."""
     vocabs = {"sentence": LabelVocab(list(SEMEVAL_LABELS)), "entity_type": LabelVocab([])}
-    return SemEvalDataModule(None, tokenizer, files={}, vocabs=vocabs)
+    return TaskDataModule(SemEvalTask("semeval"), None, tokenizer, vocabs=vocabs).task
 
 
 @given(mutated(RAW.encode("utf-8")))
 @MUTATION_SETTINGS
-def test_relation_read_raw_on_damaged_input(tmp_path: Path, relation_module: SemEvalDataModule, data: bytes) -> None:
-    reads_or_names_the_file(checked(relation_module.read_raw), _write(tmp_path / "sentences.txt", data))
+def test_relation_read_raw_on_damaged_input(tmp_path: Path, relation_task: SemEvalTask, data: bytes) -> None:
+    reads_or_names_the_file(checked(relation_task.read_raw), _write(tmp_path / "sentences.txt", data))
 
 
-def test_the_originals_read_cleanly(tmp_path: Path, relation_module: SemEvalDataModule, tokenizer: Any) -> None:
+def test_the_originals_read_cleanly(tmp_path: Path, relation_task: SemEvalTask, tokenizer: Any) -> None:
     """The undamaged originals are valid input: every failure above comes from the damage."""
     for name, text in (("a.TXT", BLOCKS), ("b.tsv", TSV)):
         examples = read_semeval(_write(tmp_path / name, text.encode()), set(SEMEVAL_LABELS))
         assert len(examples) == 10 and all(ex.label for ex in examples)
     assert all(ex.label is None for ex in read_semeval(_write(tmp_path / "c.TXT", UNLABELLED.encode())))
     assert len(read_klue_re(_write(tmp_path / "d.json", KLUE_LINES.encode()))) == len(KLUE)
-    assert len(relation_module.read_raw(_write(tmp_path / "e.txt", RAW.encode()))) == 10
+    assert len(relation_task.read_raw(_write(tmp_path / "e.txt", RAW.encode()))) == 10
     vocabs = {"sentence": LabelVocab(["no_relation"]), "entity_type": LabelVocab([])}
-    klue = KlueReDataModule(None, tokenizer, files={}, negative_label="no_relation", vocabs=vocabs)
+    klue = TaskDataModule(KlueReTask("klue_re", negative_label="no_relation"), None, tokenizer, vocabs=vocabs).task
     assert len(klue.read_raw(_write(tmp_path / "f.txt", RAW.encode()))) == 10

@@ -16,11 +16,10 @@ from relx.build import sample_dir
 from relx.data.bio import is_bio_tag
 from relx.data.conll import DependencyExample, read_conll
 from relx.data.examples import WordExample
-from relx.data.parsing import DependencyDataModule
 from relx.data.readers import read_bio_file, read_jointbert_split, read_label_file
-from relx.data.vocab import LabelVocab
-from relx.data.word_tasks import BioNerDataModule
 from relx.structs import is_tree
+from relx.tasks.treebanks import DependencyTask
+from relx.tasks.words import BioNerTask
 
 MOVIE = sample_dir("mit_movie") / "engtest.bio"
 CONLL_NER = sample_dir("conll_ner") / "dev.txt"
@@ -127,15 +126,15 @@ def test_conllu_reader_repair_mode(tmp_path: Path, data: bytes) -> None:
 
 # The predict-input readers of the word and parsing DataModules (raw text, one input a line). They need
 # no tokenizer and no data to read raw text, only label vocabularies (as restored from a checkpoint).
-WORD_DM = BioNerDataModule(None, None, files={}, vocabs={"token": LabelVocab(["O"])})  # type: ignore[arg-type]
-TREE_DM = DependencyDataModule(None, None, files={}, vocabs={"tree": LabelVocab(["root"])})
+WORD_TASK = BioNerTask("words", files={})
+TREE_TASK = DependencyTask(name="ud_ewt", files={})
 
 
 @given(data=mutated((ATIS / "train" / "seq.in").read_bytes(), kinds=DAMAGE))
 @MUTATION_SETTINGS
 def test_word_task_raw_input_reader(tmp_path: Path, data: bytes) -> None:
     reads_or_names_the_file(
-        lambda p: well_formed_words(WORD_DM.read_raw(p), labelled=False), damaged(tmp_path, "input.txt", data)
+        lambda p: well_formed_words(WORD_TASK.read_raw(p), labelled=False), damaged(tmp_path, "input.txt", data)
     )
 
 
@@ -143,7 +142,7 @@ def test_word_task_raw_input_reader(tmp_path: Path, data: bytes) -> None:
 @MUTATION_SETTINGS
 def test_parsing_raw_input_reader(tmp_path: Path, data: bytes) -> None:
     def read(path: Path) -> None:
-        examples = TREE_DM.read_raw(path)
+        examples = TREE_TASK.read_raw(path)
         assert examples and all(ex.words and not ex.heads for ex in examples)
 
     reads_or_names_the_file(read, damaged(tmp_path, "sentences.txt", data))

@@ -86,14 +86,14 @@ def test_stray_i_slot_is_an_error_in_a_training_split(tmp_path: Path) -> None:
 
 
 def test_stray_i_tag_stops_a_training_datamodule(tmp_path: Path) -> None:
-    from relx.data.word_tasks import BioNerDataModule
+    from helpers import bio_ner_data
 
     write(tmp_path / "train.bio", "O\ta\nI-X\tb\n\nB-Y\tc\n")
     write(tmp_path / "test.bio", "O\ta\nI-Z\tb\n")
     with pytest.raises(DataFormatError, match=r"train\.bio:2: tag 'I-X' but no 'B-X'"):
-        BioNerDataModule(tmp_path, None, {"train": "train.bio"})  # type: ignore[arg-type]
+        bio_ner_data(tmp_path, None, {"train": "train.bio"})
     write(tmp_path / "train.bio", "O\ta\nB-X\tb\n\nI-X\tc\n")
-    dm = BioNerDataModule(tmp_path, None, {"train": "train.bio", "test": "test.bio"})  # type: ignore[arg-type]
+    dm = bio_ner_data(tmp_path, None, {"train": "train.bio", "test": "test.bio"})
     assert dm.vocabs["token"].labels == ["O", "B-X"] and dm.examples["test"][0].tags == ("O", "B-Z")
 
 
@@ -162,7 +162,7 @@ def test_raw_text_is_split_into_words_and_punctuation(tmp_path: Path) -> None:
 
 
 def test_real_mit_movie_file_reads_completely() -> None:
-    from conftest import SHARED_DATA
+    from helpers import SHARED_DATA
 
     path = SHARED_DATA / "mit_movie" / "engtrain.bio"
     if not path.exists():

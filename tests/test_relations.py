@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -10,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
+from relx.build import add_special_tokens
 from relx.data.markers import SCHEMES, mark, special_tokens
-from relx.data.relation_tasks import KlueReDataModule, SemEvalDataModule
 from relx.data.relations import (
     SEMEVAL_LABELS,
     Entity,
@@ -23,6 +24,8 @@ from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError, DataFormatError
 from relx.metrics.relation_scores import klue_re_scores, semeval_official_scores
+from relx.tasks.datamodule import TaskDataModule
+from relx.tasks.relations import KlueReTask, RelationBatch, SemEvalTask
 
 LABELS = set(SEMEVAL_LABELS)
 
@@ -97,14 +100,14 @@ def test_semeval_file_without_a_relation_line_fails_before_training(tmp_path: Pa
     lost = BLOCKS[1].replace("Cause-Effect(e1,e2)\n", "")
     write(tmp_path / "TEST_FILE_FULL.TXT", BLOCKS[0] + lost + BLOCKS[2])
     with pytest.raises(DataFormatError, match=r"TEST_FILE_FULL\.TXT:5: example 2 has no relation label"):
-        SemEvalDataModule(tmp_path, tokenizer, FILES)
+        TaskDataModule(SemEvalTask("semeval", FILES), tmp_path, tokenizer).read()
 
 
 def test_semeval_unlabelled_training_file_is_an_error(tmp_path: Path, tokenizer: Any) -> None:
     semeval_dir(tmp_path)
     write(tmp_path / "TRAIN_FILE.TXT", '8001\t"A <e1>b</e1> c <e2>d</e2>."\n8002\t"<e2>x</e2> and <e1>y</e1>"\n')
     with pytest.raises(DataFormatError, match=r"TRAIN_FILE\.TXT:1: training example without a relation label"):
-        SemEvalDataModule(tmp_path, tokenizer, FILES)
+        TaskDataModule(SemEvalTask("semeval", FILES), tmp_path, tokenizer).read()
 
 
 @pytest.mark.parametrize(
@@ -124,10 +127,10 @@ def test_semeval_damaged_blocks_name_the_line(tmp_path: Path, text: str, message
     assert info.value.line == line and str(f) in str(info.value)
 
 
-def raw_reader(tokenizer: Any) -> SemEvalDataModule:
-    """The DataModule ``relx.predict`` builds from a SemEval checkpoint (no data directory)."""
+def raw_reader(tokenizer: Any) -> SemEvalTask:
+    """The Task ``relx.predict`` reads with from a SemEval checkpoint (no data directory)."""
     vocabs = {"sentence": LabelVocab(list(SEMEVAL_LABELS)), "entity_type": LabelVocab([])}
-    return SemEvalDataModule(None, tokenizer, files={}, vocabs=vocabs)
+    return TaskDataModule(SemEvalTask("semeval"), None, tokenizer, vocabs=vocabs).task
 
 
 def test_relation_raw_input_that_is_not_utf8_is_a_data_format_error(tmp_path: Path, tokenizer: Any) -> None:
@@ -220,7 +223,7 @@ def test_typed_punct_marker_matches_the_paper() -> None:
         mark(ex, "brackets")
 
 
-# ---- DataModule ----------------------------------------------------------------------------------
+# ---- Task and DataModule -------------------------------------------------------------------------
 def semeval_dir(tmp_path: Path, filler: int = 0) -> Path:
     pad = " ".join(["word"] * filler)
     blocks = "".join(
@@ -235,8 +238,20 @@ def semeval_dir(tmp_path: Path, filler: int = 0) -> Path:
 FILES = {"train": "TRAIN_FILE.TXT", "test": "TEST_FILE_FULL.TXT"}
 
 
+def relation_module(
+    task: SemEvalTask | KlueReTask, data_dir: Path, tokenizer: Any, settings: DataSettings | None = None
+) -> TaskDataModule[RelationExample]:
+    """The task's DataModule, read, with the task's markers added to (a copy of) ``tokenizer``, as
+    ``relx.build.build_datamodule`` makes it."""
+    dm = TaskDataModule(task, data_dir, copy.deepcopy(tokenizer), settings=settings)
+    dm.read()
+    add_special_tokens(dm.tokenizer, task)
+    return dm
+
+
 def test_entity_spans_point_at_the_entity_subwords(tmp_path: Path, tokenizer: Any) -> None:
-    dm = SemEvalDataModule(semeval_dir(tmp_path), tokenizer, FILES, marker="entity_marker")
+    dm = relation_module(SemEvalTask("semeval", FILES, marker="entity_marker"), semeval_dir(tmp_path), tokenizer)
+    tokenizer = dm.tokenizer
     assert "[E1]" in tokenizer.get_vocab()
     dm.setup()
     f = dm.features["test"][0]
@@ -244,17 +259,19 @@ def test_entity_spans_point_at_the_entity_subwords(tmp_path: Path, tokenizer: An
     assert pieces[f["e1_span"][0] - 1] == "[E1]" and pieces[slice(f["e1_span"][0], f["e1_span"][1] + 1)] == ["child"]
     assert pieces[slice(f["e2_span"][0], f["e2_span"][1] + 1)] == tokenizer.tokenize("cradle")
     batch = next(iter(dm.test_dataloader()))
+    assert isinstance(batch, RelationBatch) and batch.input_ids.shape[0] == len(batch) == 10
     assert batch.e1_span.shape == (10, 2) and batch.fits.all() and batch.sentence_labels.tolist() == [0] * 10
 
 
 def test_long_inputs_are_windowed_around_both_entities(tmp_path: Path, tokenizer: Any) -> None:
-    dm = SemEvalDataModule(semeval_dir(tmp_path, filler=40), tokenizer, FILES, settings=DataSettings(max_length=24))
+    settings = DataSettings(max_length=24)
+    dm = relation_module(SemEvalTask("semeval", FILES), semeval_dir(tmp_path, filler=40), tokenizer, settings)
     dm.setup()
     f = dm.features["test"][0]
     assert len(f["input_ids"]) <= 24 and not f["fits"]  # 40 words apart: no 24-token window holds both
     assert dm.encoding_stats["test"] == {"windowed_examples": 10, "unfit_examples": 10}
     assert len(dm.features["train"]) == 0  # unfit examples are not trained on, and counted
-    dm = SemEvalDataModule(semeval_dir(tmp_path, filler=8), tokenizer, FILES, settings=DataSettings(max_length=24))
+    dm = relation_module(SemEvalTask("semeval", FILES), semeval_dir(tmp_path, filler=8), tokenizer, settings)
     dm.setup()
     f = dm.features["test"][0]
     pieces = tokenizer.convert_ids_to_tokens(f["input_ids"])
@@ -265,12 +282,22 @@ def test_long_inputs_are_windowed_around_both_entities(tmp_path: Path, tokenizer
 def test_klue_sample_datamodule_with_typed_markers(tokenizer: Any) -> None:
     from relx.build import sample_dir
 
-    dm = KlueReDataModule(
-        sample_dir("klue_re"), tokenizer, {"train": "klue-re-v1.1_train.json", "validation": "klue-re-v1.1_dev.json"},
+    task = KlueReTask(
+        "klue_re", {"train": "klue-re-v1.1_train.json", "validation": "klue-re-v1.1_dev.json"},
         marker="typed_marker", negative_label="no_relation", label_file="relation_list.json",
     )  # fmt: skip
+    dm = relation_module(task, sample_dir("klue_re"), tokenizer)
     assert dm.vocabs["sentence"].num_labels == 30 and "PER" in dm.vocabs["entity_type"]
-    assert "[E1-PER]" in tokenizer.get_vocab()
+    assert "[E1-PER]" in dm.tokenizer.get_vocab() and "[E1-PER]" not in tokenizer.get_vocab()
+
+
+def test_relation_task_options_are_checked(tmp_path: Path, tokenizer: Any) -> None:
+    """An unknown marking scheme fails on construction; a negative label that is no class, once the
+    vocabularies are known."""
+    with pytest.raises(ConfigError, match="task.marker must be one of"):
+        SemEvalTask("semeval", FILES, marker="brackets")
+    with pytest.raises(ConfigError, match="negative label 'none' is not among the relation labels"):
+        TaskDataModule(SemEvalTask("semeval", FILES, negative_label="none"), semeval_dir(tmp_path), tokenizer).read()
 
 
 # ---- head ----------------------------------------------------------------------------------------

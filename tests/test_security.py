@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import TINY_FAST, compose_config
+from helpers import TINY_FAST, compose_config
 from relx.checkpointing import AtomicCheckpointIO, UnsafeCheckpointError, load_relx_checkpoint, safe_torch_load
 from relx.errors import ConfigError
 
@@ -120,9 +120,10 @@ def _tampered(checkpoint_path: Path, tmp_path: Path, edit: Any) -> Path:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
+        (lambda c: c["task"].update(_target_="subprocess.Popen"), "'subprocess.Popen' is not a relx class"),
         (
-            lambda c: c["task"]["datamodule"].update(_target_="subprocess.Popen"),
-            "'subprocess.Popen' is not a relx class",
+            lambda c: c["task"].update(datamodule={"_target_": "subprocess.Popen"}),  # the relx 0.1 layout
+            "'subprocess.Popen' is not a DataModule this relx can read",
         ),
         (lambda c: c["head"]["heads"]["token"].update(_target_="relx.build.L.Trainer"), "is not a relx class"),
         (lambda c: c["encoder"]["tokenizer_kwargs"].update(trust_remote_code=True), "may not set trust_remote_code"),

@@ -14,9 +14,9 @@ import torch
 from seqeval.metrics import f1_score
 
 from behaviour import check_behaviour
-from conftest import TINY_FAST, compose_config
-from relx.predictions import read_conll_columns
+from helpers import TINY_FAST, compose_config
 from relx.runs import train
+from relx.tasks.word_outputs import read_conll_columns
 
 RUNS = [
     ("mit_movie", "token", "val/f1"),

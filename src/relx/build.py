@@ -7,12 +7,12 @@ may come from a shared checkpoint, so ``_target_`` names only ever resolve insid
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
 import lightning as L
-from hydra.utils import get_class
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics import Metric, MetricCollection
@@ -20,7 +20,6 @@ from transformers import PreTrainedTokenizerBase
 
 from relx import __version__
 from relx.checkpointing import AtomicCheckpointIO
-from relx.data.base import TaskDataModule
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
 from relx.encoders import EncoderSettings, load_encoder, load_tokenizer
@@ -29,25 +28,14 @@ from relx.heads.base import Head
 from relx.logs import ResumableCSVLogger, TrimLogsOnResume
 from relx.metrics import SentenceFrameAccuracy
 from relx.modules.task import OptimSettings, TaskModule
+from relx.targets import relx_class
+from relx.tasks.base import Task
+from relx.tasks.datamodule import TaskDataModule
 
 ENCODER_KEYS = (
     "name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing", "attention",
     "max_window",
 )  # fmt: skip
-
-
-def relx_class(target: Any) -> type:
-    """The class a ``_target_`` names, which must live in ``relx.*``: a config (possibly stored in a
-    checkpoint someone sent) never makes relx import and construct arbitrary classes."""
-    if not isinstance(target, str) or not target.startswith("relx.") or not target.replace(".", "").isidentifier():
-        raise ConfigError(f"_target_ {target!r} is not a relx class (only relx.* classes are built from configs)")
-    try:
-        cls = get_class(target)
-    except Exception as err:  # Hydra wraps import errors in its own types
-        raise ConfigError(f"_target_ {target!r} cannot be imported: {str(err).splitlines()[0]}") from None
-    if not str(getattr(cls, "__module__", "")).startswith("relx."):  # e.g. relx.build.L.Trainer
-        raise ConfigError(f"_target_ {target!r} is not a relx class (only relx.* classes are built from configs)")
-    return cast(type, cls)
 
 
 def sample_dir(name: str) -> Path:
@@ -58,14 +46,66 @@ def sample_dir(name: str) -> Path:
     return path
 
 
+# Keys of the ``task`` config node that configure the run around the Task, not the Task itself.
+TASK_CONFIG_ONLY = ("_target_", "sample", "data", "trainer", "optim", "monitor", "pairwise_head", "curves")
+
+# DataModule classes that checkpoints written by relx 0.1 name (``task.datamodule._target_``) ->
+# the Task class that replaced each; their options carry over unchanged.
+LEGACY_DATAMODULES = {
+    "relx.data.word_tasks.BioNerDataModule": "relx.tasks.words.BioNerTask",
+    "relx.data.word_tasks.IntentSlotDataModule": "relx.tasks.words.IntentSlotTask",
+    "relx.data.parsing.DependencyDataModule": "relx.tasks.treebanks.DependencyTask",
+    "relx.data.relation_tasks.SemEvalDataModule": "relx.tasks.relations.SemEvalTask",
+    "relx.data.relation_tasks.KlueReDataModule": "relx.tasks.relations.KlueReTask",
+    "relx.data.document_tasks.DocumentREDataModule": "relx.tasks.documents.DocumentRETask",
+    "relx.data.document_tasks.CdrDataModule": "relx.tasks.documents.CdrTask",
+    "relx.data.mrc_tasks.SpanQADataModule": "relx.tasks.mrc.SpanQATask",
+    "relx.data.mrc_tasks.C3DataModule": "relx.tasks.mrc.C3Task",
+    "relx.data.mrc_tasks.ContextSelectionDataModule": "relx.tasks.mrc.ContextSelectionTask",
+}
+
+
+def upgrade_task_config(task: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``task`` node in the current layout (``_target_`` naming the Task); a node written before Tasks
+    existed (``datamodule: {_target_: <DataModule>, **options}``) is translated with ``LEGACY_DATAMODULES``."""
+    task = dict(task)
+    legacy = task.pop("datamodule", None)
+    if legacy is None:
+        return task
+    legacy = dict(legacy)
+    old = legacy.pop("_target_", None)
+    if old not in LEGACY_DATAMODULES:
+        raise ConfigError(f"task.datamodule._target_ {old!r} is not a DataModule this relx can read")
+    return {**task, **legacy, "_target_": LEGACY_DATAMODULES[old]}
+
+
+def task_class(task: Mapping[str, Any]) -> type[Task[Any]]:
+    """The Task class a ``task`` config node names."""
+    cls = relx_class(upgrade_task_config(task).get("_target_"))
+    if not issubclass(cls, Task):
+        raise ConfigError(f"task._target_ {cls.__name__} is not a relx Task")
+    return cls
+
+
+def build_task(cfg: Mapping[str, Any]) -> Task[Any]:
+    """The Task of ``cfg['task']`` (its ``_target_`` with the node's Task options)."""
+    node = upgrade_task_config(cfg["task"])
+    options = {k: v for k, v in node.items() if k not in TASK_CONFIG_ONLY}
+    return task_class(node)(**options)
+
+
 def check_head_fits_task(cfg: Any) -> None:
-    """Fail early, with both choices named, when a head's labels are not provided by the task."""
-    kind, task = cfg["head"]["kind"], cfg["task"]
-    if kind not in task["monitor"]:
-        raise ConfigError(
-            f"head={kind} does not fit task={task['name']}: its labels suit "
-            f"{', '.join('head=' + k for k in task['monitor'])}"
-        )
+    """Fail early, with both choices named, when a head predicts a label space the task does not provide
+    (``head.label_space in task.label_spaces``: the one compatibility rule)."""
+    spaces = task_class(cfg["task"]).label_spaces
+    for spec in cfg["head"]["heads"].values():
+        head_cls = relx_class(spec["_target_"])
+        space = getattr(head_cls, "label_space", None)
+        if space not in spaces:
+            raise ConfigError(
+                f"head={cfg['head']['kind']} does not fit task={cfg['task']['name']}: {head_cls.__name__} predicts "
+                f"{space!r} labels, the task provides {', '.join(repr(s) for s in spaces)}"
+            )
 
 
 def encoder_settings(cfg: dict[str, Any], pretrained: bool | None = None) -> EncoderSettings:
@@ -87,6 +127,13 @@ def build_tokenizer(cfg: dict[str, Any]) -> PreTrainedTokenizerBase:
     return load_tokenizer(encoder_settings(cfg))
 
 
+def add_special_tokens(tokenizer: PreTrainedTokenizerBase, task: Task[Any]) -> int:
+    """Add the task's special tokens (entity markers) to the tokenizer; the one place relx changes a
+    tokenizer. Returns how many were new (the encoder's embeddings are resized to ``len(tokenizer)``)."""
+    new = [t for t in task.special_tokens() if t not in tokenizer.get_vocab()]
+    return tokenizer.add_tokens(new, special_tokens=True) if new else 0
+
+
 def build_datamodule(
     cfg: dict[str, Any],
     tokenizer: PreTrainedTokenizerBase,
@@ -94,16 +141,19 @@ def build_datamodule(
     data_dir: str | Path | None = None,
     read_data: bool = True,
 ) -> TaskDataModule[Any]:
-    """The task's DataModule over ``data_dir`` (default: ``cfg['data_dir']``, else the bundled sample);
-    ``read_data=False`` reads no files (raw-text prediction with ``vocabs`` from a checkpoint)."""
-    task = cfg["task"]
-    spec = dict(task["datamodule"])
-    cls = relx_class(spec.pop("_target_"))
+    """The task's DataModule over ``data_dir`` (default: ``cfg['data_dir']``, else the bundled sample),
+    with its splits read and its special tokens added to ``tokenizer``; ``read_data=False`` reads no files
+    (raw-text prediction with ``vocabs`` from a checkpoint)."""
+    task = build_task(cfg)
     given = data_dir or cfg.get("data_dir")
     # Absolute, so that a checkpoint's stored config still finds the data from another directory.
-    directory = (Path(given).expanduser().resolve() if given else sample_dir(task["sample"])) if read_data else None
+    sample = cfg["task"].get("sample")
+    directory = (Path(given).expanduser().resolve() if given else sample_dir(sample)) if read_data else None
     settings = DataSettings(**cfg["data"], seed=cfg["seed"])
-    return cls(data_dir=directory, tokenizer=tokenizer, settings=settings, vocabs=vocabs, **spec)
+    datamodule: TaskDataModule[Any] = TaskDataModule(task, directory, tokenizer, settings, vocabs)
+    datamodule.read()
+    add_special_tokens(tokenizer, task)
+    return datamodule
 
 
 def build_heads(
@@ -130,31 +180,23 @@ def build_heads(
     return heads
 
 
-DEFAULT_METRICS = {"token": "relx.metrics.SeqevalScores", "sentence": "relx.metrics.LabelAccuracy"}
-
-
-def build_metrics(cfg: dict[str, Any], heads: dict[str, Head], vocabs: dict[str, LabelVocab]) -> MetricCollection:
-    """The field's metrics for the label spaces the heads predict: ``task.metrics.<space>`` where the
-    task names them (e.g. the SemEval scorer), else entity F1 for tags and accuracy for sentence labels;
-    sentence-frame accuracy when a joint model predicts both."""
-    task = cfg["task"]
-    prefixes, chosen = task.get("metric_prefix", {}), task.get("metrics", {})
+def build_metrics(task: Task[Any], heads: dict[str, Head]) -> MetricCollection:
+    """The task's metrics for the label spaces the heads predict (``Task.metric``), and sentence-frame
+    accuracy when a joint model predicts both tags and sentence labels."""
     spaces = sorted({head.label_space for head in heads.values()})
-    metrics: dict[str, Metric | MetricCollection] = {}
-    for space in spaces:
-        spec = dict(chosen.get(space) or {"_target_": DEFAULT_METRICS[space]})
-        cls = relx_class(spec.pop("_target_"))
-        metrics[space] = cls(vocab=vocabs[space], prefix=prefixes.get(space, ""), **spec)
+    metrics: dict[str, Metric | MetricCollection] = {space: task.metric(space) for space in spaces}
     if {"token", "sentence"} <= set(spaces):
         metrics["frame"] = SentenceFrameAccuracy()
     return MetricCollection(metrics, compute_groups=False)
 
 
 def build_module(
-    cfg: dict[str, Any], vocabs: dict[str, LabelVocab], pretrained: bool | None = None, vocab_size: int | None = None
+    cfg: dict[str, Any], task: Task[Any], pretrained: bool | None = None, vocab_size: int | None = None
 ) -> TaskModule:
-    """Encoder + heads + metrics. ``pretrained=False`` skips loading weights (a checkpoint follows);
-    ``vocab_size``: the tokenizer's size, when a DataModule added tokens (entity markers)."""
+    """Encoder + heads + the task's metrics, over the task's label vocabularies. ``pretrained=False`` skips
+    loading weights (a checkpoint follows); ``vocab_size``: the tokenizer's size, when the task added
+    tokens (entity markers)."""
+    vocabs = task.vocabs
     encoder = load_encoder(encoder_settings(cfg, pretrained), build_tokenizer(cfg))
     if vocab_size is not None and vocab_size != encoder.model.get_input_embeddings().num_embeddings:
         encoder.model.resize_token_embeddings(vocab_size)
@@ -165,7 +207,7 @@ def build_module(
     return TaskModule(
         encoder=encoder,
         heads=heads,
-        metrics=build_metrics(cfg, heads, vocabs),
+        metrics=build_metrics(task, heads),
         optim=OptimSettings(**optim),
         loss_weights=cfg["head"].get("loss_weights"),
         seed=cfg["seed"],
@@ -197,11 +239,28 @@ TRAINER_KEYS = (
 
 
 def build_trainer(
-    cfg: dict[str, Any], run_dir: Path, extra_callbacks: list[Any] | None = None, resuming: bool = False
-) -> tuple[L.Trainer, ModelCheckpoint]:
-    """A Lightning Trainer writing checkpoints and logs into ``run_dir``; ``resuming``: the run continues
-    from ``last.ckpt``, so ``logs/metrics.csv`` is continued rather than started afresh."""
+    cfg: Mapping[str, Any],
+    run_dir: Path | None = None,
+    extra_callbacks: list[Any] | None = None,
+    resuming: bool = False,
+) -> tuple[L.Trainer, ModelCheckpoint | None]:
+    """The one Trainer factory. With ``run_dir``: the training Trainer of ``cfg['trainer']``, writing
+    checkpoints (best by ``cfg['monitor']``, and ``last``) and logs into ``run_dir``; ``resuming``: the run
+    continues from ``last.ckpt``, so ``logs/metrics.csv`` is continued rather than started afresh. Without:
+    a single-process evaluation / prediction Trainer (``cfg['trainer']`` gives accelerator and precision),
+    which writes nothing."""
     tcfg = cfg["trainer"]
+    if run_dir is None:
+        trainer = L.Trainer(
+            accelerator=tcfg.get("accelerator", "auto"),
+            devices=1,
+            precision=tcfg.get("precision", "32-true"),
+            logger=False,
+            enable_progress_bar=tcfg.get("enable_progress_bar", True),
+            enable_checkpointing=False,
+            use_distributed_sampler=False,  # the batch sampler yields every example, unsharded
+        )
+        return trainer, None
     monitor, mode = cfg["monitor"], cfg.get("mode", "max")
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",

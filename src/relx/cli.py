@@ -63,11 +63,18 @@ def exit_with_error(err: RelxError) -> NoReturn:
     sys.exit(2)
 
 
+def configure_logging() -> None:
+    """Logging of a command-line run (not done at import: a library user keeps their own setup). Lightning
+    logs through its own handler; without this, Hydra's root handler would print each of its lines twice."""
+    logging.getLogger("lightning.pytorch").propagate = False
+
+
 def reports_errors(fn: F) -> F:
-    """Run ``fn`` with relx's exit statuses and one-line errors (see the module docstring)."""
+    """Run ``fn`` with relx's logging, exit statuses and one-line errors (see the module docstring)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        configure_logging()
         try:
             return fn(*args, **kwargs)
         except RunInterrupted as err:

@@ -9,16 +9,19 @@ is labelled, selection accuracy and EM/F1 (the QA model's metric language) as we
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from relx.data.mrc import ChoiceExample, QAExample, read_questions
 from relx.errors import ConfigError
-from relx.io import write_json_atomic
+from relx.io import atomic_write, write_json_atomic
 from relx.metrics.mrc_scores import qa_scores
+from relx.tasks.base import Task
+from relx.tasks.mrc import answer_texts
 
-__all__ = ["PipelineResult", "read_questions", "run_pipeline", "write_pipeline_outputs"]
+__all__ = ["PipelineResult", "read_questions", "run_pipeline", "write_answers", "write_pipeline_outputs"]
 
 
 @dataclass
@@ -29,13 +32,16 @@ class PipelineResult:
     metrics: dict[str, float]
 
 
-def _predict(checkpoint: dict[str, Any], examples: list[Any], batch_size: int, accelerator: str) -> tuple[Any, Any]:
+def _predict(
+    checkpoint: dict[str, Any], examples: list[Any], batch_size: int, accelerator: str
+) -> tuple[Task[Any], dict[str, list[Any]]]:
+    """The checkpoint's Task and its predictions of ``examples``."""
     from relx.runs import predict_split, restore
 
-    cfg, module, datamodule = restore(checkpoint, read_data=False, eval_batch_size=batch_size)
+    _, module, datamodule = restore(checkpoint, read_data=False, eval_batch_size=batch_size)
     datamodule.set_predict_examples(examples)
     datamodule.setup("predict")
-    return cfg, predict_split(module, datamodule, "predict", accelerator)
+    return datamodule.task, predict_split(module, datamodule, "predict", accelerator)
 
 
 def run_pipeline(
@@ -55,12 +61,12 @@ def run_pipeline(
     _, selected = _predict(select_checkpoint, questions, batch_size, accelerator)
     chosen = [int(label) for label in selected["choice"]]
     qa_examples = [QAExample(q.id, q.question, q.candidates[c]) for q, c in zip(questions, chosen, strict=True)]
-    qa_cfg, spans = _predict(qa_checkpoint, qa_examples, batch_size, accelerator)
-    answers = [ex.context[s:e] for ex, (s, e) in zip(qa_examples, spans["span"], strict=True)]
+    qa_task, spans = _predict(qa_checkpoint, qa_examples, batch_size, accelerator)
+    answers = answer_texts(qa_examples, spans)
     metrics: dict[str, float] = {}
     labelled = [i for i, q in enumerate(questions) if q.answers]
     if labelled:
-        language = (qa_cfg["task"].get("metrics", {}).get("span") or {}).get("language", "zh")
+        language = qa_task.metric_specs.get("span", {}).get("language", "zh")
         metrics.update(
             qa_scores([answers[i] for i in labelled], [list(questions[i].answers) for i in labelled], language)
         )
@@ -71,10 +77,20 @@ def run_pipeline(
     return PipelineResult([q.id for q in questions], answers, chosen, metrics)
 
 
+def write_answers(json_path: Path, csv_path: Path, ids: list[str], answers: list[str]) -> None:
+    """Answers as ``{id: answer}`` JSON (what the CMRC/DRCD scripts read) and as CSV ``id,answer``."""
+    write_json_atomic(json_path, dict(zip(ids, answers, strict=True)))
+
+    def write(fh: IO[Any]) -> None:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["id", "answer"])
+        writer.writerows(zip(ids, answers, strict=True))
+
+    atomic_write(csv_path, write)
+
+
 def write_pipeline_outputs(result: PipelineResult, output: str | Path) -> list[Path]:
     """``<output>.json`` (``{id: answer}``), ``<output>.csv`` and, when scored, ``<output>.metrics.json``."""
-    from relx.data.mrc_tasks import write_answers
-
     base = Path(output)
     base = base.with_suffix("") if base.suffix in (".json", ".csv") else base
     paths = [base.with_suffix(".json"), base.with_suffix(".csv")]
@@ -82,4 +98,31 @@ def write_pipeline_outputs(result: PipelineResult, output: str | Path) -> list[P
     if result.metrics:
         paths.append(base.with_suffix(".metrics.json"))
         write_json_atomic(paths[-1], result.metrics)
+    return paths
+
+
+def predict_two_stage(
+    qa_ckpt_path: str | Path,
+    select_ckpt_path: str | Path,
+    input_path: str | Path,
+    contexts: str | Path | None = None,
+    output: str | Path | None = None,
+    batch_size: int = 16,
+    accelerator: str = "auto",
+) -> list[Path]:
+    """Library API of the two-stage pipeline (``relx.predict ... select_ckpt_path=``): read the questions of
+    ``input_path`` (over ``contexts``, default ``context.json`` beside it), select each one's paragraph,
+    extract its answer, write ``<output>.json``/``.csv`` (and ``.metrics.json`` for labelled input; default
+    prefix ``<input>.answers``); returns the files written."""
+    from relx.checkpointing import load_relx_checkpoint
+    from relx.inputs import check_input_file, read_input
+
+    reader = "the two-stage pipeline"
+    input_path = check_input_file(input_path, "pipeline", reader)
+    qa, select = load_relx_checkpoint(qa_ckpt_path), load_relx_checkpoint(select_ckpt_path)
+    questions = read_input(lambda path: read_questions(path, contexts), input_path, "pipeline", reader)
+    result = run_pipeline(qa, select, questions, batch_size, accelerator)
+    paths = write_pipeline_outputs(result, output or f"{input_path}.answers")
+    scores = "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+    print(f"{len(questions)} questions -> {', '.join(map(str, paths))}" + (f"\n{scores}" if scores else ""))
     return paths

@@ -16,21 +16,19 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from relx import __version__
-from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer
+from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer, upgrade_task_config
 from relx.curves import curve_callbacks
-from relx.data.base import TaskDataModule
 from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError
 from relx.interrupts import SignalGuard
 from relx.io import remove_orphan_temp_files, write_json_atomic, write_text_atomic
+from relx.modules.gather import gather_predictions
 from relx.modules.task import TaskModule
-from relx.predictions import gather_predictions
 from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolute_data_dir
 from relx.stopping import StopOnSignal
+from relx.tasks.datamodule import TaskDataModule
 
 log = logging.getLogger(__name__)
-# Lightning logs through its own handler; without this, Hydra's root handler prints every line twice.
-logging.getLogger("lightning.pytorch").propagate = False
 
 STAGE_PREFIX = {"validation": "val", "test": "test"}
 
@@ -55,14 +53,7 @@ def predict_split(
     module: TaskModule, datamodule: TaskDataModule, split: str, accelerator: str = "cpu"
 ) -> dict[str, list[Any]]:
     """Decoded predictions of every example of ``split``, in order (single process)."""
-    predictor = L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        use_distributed_sampler=False,
-        enable_checkpointing=False,
-    )
+    predictor, _ = build_trainer({"trainer": {"accelerator": accelerator, "enable_progress_bar": False}})
     loader = datamodule.loader(split, shard=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # ours yields every index
@@ -124,10 +115,11 @@ def _fit_and_evaluate(
     tokenizer = build_tokenizer(cfg)
     datamodule = build_datamodule(cfg, tokenizer)
     datamodule.setup("fit")
-    module = build_module(cfg, datamodule.vocabs, vocab_size=len(tokenizer))
+    module = build_module(cfg, datamodule.task, vocab_size=len(tokenizer))
     resuming = resume_from is not None
     callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming)]
     trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, resuming=resuming)
+    assert checkpoint is not None
     if _is_first_process():
         write_json_atomic(run_dir / "config.json", cfg)
 
@@ -151,7 +143,7 @@ def _fit_and_evaluate(
         if cfg.get("write_predictions", True):
             for split in ("validation", "test") if has_test else ("validation",):
                 predictions = predict_split(module, datamodule, split, cfg["trainer"]["accelerator"])
-                datamodule.write_predictions(run_dir, split, predictions)
+                datamodule.write_outputs(run_dir, split, predictions)
         write_json_atomic(run_dir / "metrics.json", metrics)
         write_json_atomic(run_dir / "data_summary.json", summary)
         table = format_summary(metrics)
@@ -174,8 +166,11 @@ def restore(
     written_by = stored.get("version", "0.1.0 or earlier")
     try:
         cfg = dict(stored["config"])
+        cfg["task"] = upgrade_task_config(cfg["task"])  # a checkpoint written before Tasks existed
         cfg["data"] = {**cfg["data"], **data_overrides}
         vocabs = {k: LabelVocab.from_dict(v) for k, v in stored["vocabs"].items()}
+    except ConfigError as err:
+        raise ConfigError(f"checkpoint written by relx {written_by}: {err}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ConfigError(
             f"checkpoint written by relx {written_by} has an unreadable run configuration: {err!r}"
@@ -183,7 +178,7 @@ def restore(
     tokenizer = build_tokenizer(cfg)
     try:
         datamodule = build_datamodule(cfg, tokenizer, vocabs=vocabs, data_dir=data_dir, read_data=read_data)
-        module = build_module(cfg, datamodule.vocabs, pretrained=False, vocab_size=len(tokenizer))
+        module = build_module(cfg, datamodule.task, pretrained=False, vocab_size=len(tokenizer))
         module.load_state_dict(checkpoint["state_dict"])
     except (KeyError, TypeError) as err:  # a stored config or weights of another relx version
         raise ConfigError(f"checkpoint written by relx {written_by} does not fit relx {__version__}: {err!r}") from None

@@ -1,4 +1,6 @@
-"""The batch contract of word-level tasks, and its collate function (dynamic padding)."""
+"""Batches: ``EncodedBatch`` (what every task's batch holds: the encoder's inputs and which examples the rows
+are), one padding helper for every collator (``pad_rows``, ``encoded_inputs``), and the word-level batch
+with its collate function (dynamic padding)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,24 @@ from relx.data.settings import POOLED
 IGNORE_INDEX = -100
 
 
-@dataclass
-class WordBatch:
+@dataclass(kw_only=True)
+class EncodedBatch:
+    """The fields every batch has: ``input_ids``/``attention_mask`` ``[rows, seq]`` (padded), ``example_ids``
+    ``[batch]`` (indices into the split's examples, for writing predictions), ``token_type_ids`` ``[rows,
+    seq]`` for inputs of two segments (question + context), else ``None``. A task's batch extends it with its
+    own fields; the encoder reads only these."""
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    example_ids: Tensor
+    token_type_ids: Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
+@dataclass(kw_only=True)
+class WordBatch(EncodedBatch):
     """A padded batch of pre-split sentences.
 
     Shapes: ``input_ids``/``attention_mask`` ``[batch, seq]``; ``word_index`` ``[batch, words]`` holds
@@ -34,27 +52,45 @@ class WordBatch:
     word its tag and the others the continuation tag; evaluation batches are always one entry per word.
     """
 
-    input_ids: Tensor
-    attention_mask: Tensor
     word_index: Tensor
     word_mask: Tensor
-    example_ids: Tensor
     word_labels: Tensor | None = None
     sentence_labels: Tensor | None = None
     subword_word: Tensor | None = None
     pooling: str = "first"
 
-    def __len__(self) -> int:
-        return int(self.input_ids.shape[0])
-
 
 def pad_rows(rows: Sequence[Sequence[int]], value: int, multiple_of: int = 1) -> Tensor:
+    """``[len(rows), width]`` long tensor of ``rows`` padded with ``value`` to the longest row, rounded up to
+    ``multiple_of`` (8 suits tensor cores)."""
     width = max((len(r) for r in rows), default=0)
     width = max(1, -(-width // multiple_of) * multiple_of)
     out = torch.full((len(rows), width), value, dtype=torch.long)
     for i, row in enumerate(rows):
         out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
     return out
+
+
+def encoded_inputs(
+    rows: Sequence[Sequence[int]],
+    pad_token_id: int,
+    multiple_of: int = 1,
+    segments: Sequence[Sequence[int]] | None = None,
+) -> dict[str, Tensor]:
+    """``input_ids``, ``attention_mask`` (and ``token_type_ids`` when ``segments`` are given) of token-id
+    ``rows``, padded alike: the inputs part of every ``EncodedBatch``."""
+    out = {
+        "input_ids": pad_rows(rows, pad_token_id, multiple_of),
+        "attention_mask": pad_rows([[1] * len(r) for r in rows], 0, multiple_of),
+    }
+    if segments is not None:
+        out["token_type_ids"] = pad_rows(segments, 0, multiple_of)
+    return out
+
+
+def example_ids(features: Sequence[dict[str, Any]]) -> Tensor:
+    """``[batch]`` the ``example_id`` of each feature."""
+    return torch.tensor([f["example_id"] for f in features], dtype=torch.long)
 
 
 class WordCollator:
@@ -71,8 +107,7 @@ class WordCollator:
         self.pooling = pooling
 
     def __call__(self, features: list[dict[str, Any]]) -> WordBatch:
-        input_ids = pad_rows([f["input_ids"] for f in features], self.pad_token_id, self.pad_to_multiple_of)
-        attention_mask = pad_rows([[1] * len(f["input_ids"]) for f in features], 0, self.pad_to_multiple_of)
+        inputs = encoded_inputs([f["input_ids"] for f in features], self.pad_token_id, self.pad_to_multiple_of)
         units = all("unit_index" in f for f in features)
         index_key, tags_key = ("unit_index", "unit_tag_ids") if units else ("word_index", "tag_ids")
         word_index = pad_rows([f[index_key] for f in features], -1)
@@ -82,11 +117,10 @@ class WordCollator:
         labelled_words = all(len(f[tags_key]) > 0 for f in features)
         labelled_sentences = all(f["label_id"] != IGNORE_INDEX for f in features)
         return WordBatch(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
+            **inputs,
             word_index=word_index,
             word_mask=word_mask,
-            example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
+            example_ids=example_ids(features),
             word_labels=pad_rows([f[tags_key] for f in features], IGNORE_INDEX) if labelled_words else None,
             sentence_labels=(
                 torch.tensor([f["label_id"] for f in features], dtype=torch.long) if labelled_sentences else None

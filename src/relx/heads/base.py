@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -10,19 +10,20 @@ from torch import Tensor, nn
 
 from relx.data.batch import IGNORE_INDEX
 from relx.encoders import Encoded
+from relx.heads.batches import MayNotFit, SentenceLabelled
 
 
 class Head(nn.Module):
     """A task head over the encoder's output.
 
     ``label_space`` names the vocabulary it predicts (``token`` for word tags, ``sentence`` for a
-    sentence label); a DataModule that provides that space satisfies the head's batch contract.
+    sentence label); a Task whose ``label_spaces`` include it provides the batch fields the head reads.
+    A head's batch ``Protocol`` (``relx.heads.batches``) is the contract a task's batch must meet.
     """
 
     label_space: ClassVar[str]
-    # The batch attribute holding this head's gold labels (None: the usual one of its label space, see
-    # ``TaskModule._has_labels``); evaluation computes a loss only when it is present.
-    gold_field: ClassVar[str | None] = None
+    # The batch attribute holding this head's gold labels; evaluation computes a loss only when it is present.
+    gold_field: ClassVar[str]
 
     def forward(self, encoded: Encoded, batch: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
@@ -46,30 +47,33 @@ class Head(nn.Module):
         """Sees each validation's metric values (unprefixed), e.g. to tune a threshold on dev; default: nothing."""
 
 
-def fallback_where_unfit(predicted: Tensor, batch: Any) -> Tensor:
+def fallback_where_unfit(predicted: Tensor, batch: SentenceLabelled) -> Tensor:
     """Rows the DataModule could not encode (``batch.fits`` false) predict ``batch.fallback_id``, the
-    task's negative class, so they are scored instead of dropped."""
+    task's negative class, so they are scored instead of dropped; batches without ``fits`` (``MayNotFit``)
+    are left as predicted."""
     fits = getattr(batch, "fits", None)
     if fits is None:
         return predicted
-    return torch.where(fits, predicted, torch.full_like(predicted, batch.fallback_id))
+    return torch.where(fits, predicted, torch.full_like(predicted, cast(MayNotFit, batch).fallback_id))
 
 
 class SentenceHead(Head):
     """A head predicting one label per batch row (intent, relation): cross-entropy loss, argmax decoding
     (unfit rows fall back to the negative class), softmax probabilities. Subclasses give ``forward``
-    and set ``label_smoothing``."""
+    and set ``label_smoothing``. Batch contract: ``SentenceLabelled`` (and ``MayNotFit`` where rows may
+    not fit)."""
 
     label_space = "sentence"
+    gold_field = "sentence_labels"
     label_smoothing: float = 0.0
 
-    def loss(self, output: Tensor, batch: Any) -> Tensor:
+    def loss(self, output: Tensor, batch: SentenceLabelled) -> Tensor:
         assert batch.sentence_labels is not None, "the loss needs sentence_labels"
         # Labels unseen in training (ids >= num_labels, dev/test only) carry no loss; they are scored.
         labels = batch.sentence_labels.masked_fill(batch.sentence_labels >= output.shape[-1], IGNORE_INDEX)
         return F.cross_entropy(output.float(), labels, ignore_index=IGNORE_INDEX, label_smoothing=self.label_smoothing)
 
-    def decode(self, output: Tensor, batch: Any) -> Tensor:
+    def decode(self, output: Tensor, batch: SentenceLabelled) -> Tensor:
         """Predicted label ids ``[batch]``."""
         return fallback_where_unfit(output.argmax(-1), batch)
 

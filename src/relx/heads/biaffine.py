@@ -14,6 +14,7 @@ from relx.data.batch import IGNORE_INDEX
 from relx.encoders import Encoded
 from relx.errors import ConfigError
 from relx.heads.base import Head
+from relx.heads.batches import TreeLabelled
 from relx.structs import eisner, greedy_heads, mst
 
 DECODERS = {"mst": mst, "eisner": eisner, "greedy": greedy_heads}
@@ -29,13 +30,13 @@ class ParserOutput:
     rel_head: Tensor
 
 
-def word_states(encoded: Encoded, batch: Any) -> Tensor:
+def word_states(encoded: Encoded, batch: TreeLabelled) -> Tensor:
     """``[batch, words + 1, hidden]``: the first token's state as ROOT, then each word's first subword."""
     index = torch.cat([torch.zeros_like(batch.word_index[:, :1]), batch.word_index.clamp(min=0)], dim=1)
     return torch.gather(encoded.hidden, 1, index.unsqueeze(-1).expand(-1, -1, encoded.hidden.shape[-1]))
 
 
-def candidate_mask(batch: Any) -> Tensor:
+def candidate_mask(batch: TreeLabelled) -> Tensor:
     """``[batch, words + 1, words + 1]``: real heads (ROOT or a word) for real dependents, no self-loops."""
     real = torch.cat([torch.ones_like(batch.word_mask[:, :1]), batch.word_mask], dim=1)
     mask = real[:, :, None] & real[:, None, :]
@@ -46,9 +47,11 @@ class TreeHead(Head):
     """A dependency parser head: arc scores over every (dependent, head) pair and relation scores on a
     given head. Shared training loss (cross-entropy over candidate heads + relations on the gold head)
     and decoding (a tree per sentence, then relations on the decoded heads). Subclasses give
-    ``forward``, ``arc_scores(output)`` and ``relation_scores(output, heads)``."""
+    ``forward``, ``arc_scores(output)`` and ``relation_scores(output, heads)``. Batch contract:
+    ``TreeLabelled``."""
 
     label_space = "tree"
+    gold_field = "heads"
 
     def __init__(self, decoder: str = "mst", label_smoothing: float = 0.0) -> None:
         super().__init__()
@@ -65,7 +68,8 @@ class TreeHead(Head):
         """``[batch, words, num_labels]`` for each word attached to ``heads`` ``[batch, words]``."""
         raise NotImplementedError
 
-    def loss(self, output: Any, batch: Any) -> Tensor:
+    def loss(self, output: Any, batch: TreeLabelled) -> Tensor:
+        assert batch.heads is not None and batch.rels is not None, "the parser loss needs heads and rels"
         arcs = self.arc_scores(output)
         gold = batch.heads.masked_fill(batch.word_index < 0, IGNORE_INDEX)
         arc_loss = F.cross_entropy(arcs[:, 1:].flatten(0, 1).float(), gold.flatten(), ignore_index=IGNORE_INDEX)
@@ -80,7 +84,7 @@ class TreeHead(Head):
         return arc_loss + rel_loss
 
     @torch.no_grad()
-    def decode(self, output: Any, batch: Any) -> Tensor:
+    def decode(self, output: Any, batch: TreeLabelled) -> Tensor:
         """``[batch, words, 2]``: (head, relation id) per word; ``-100`` at padding. Trees are decoded
         per sentence on the CPU with ``decoder``."""
         arcs = self.arc_scores(output)
@@ -127,7 +131,7 @@ class BiaffineParserHead(TreeHead):
         self.rel_bias = nn.Parameter(torch.zeros(num_labels))
         self.rel_linear = nn.Linear(2 * rel_size, num_labels, bias=False)
 
-    def forward(self, encoded: Encoded, batch: Any) -> ParserOutput:
+    def forward(self, encoded: Encoded, batch: TreeLabelled) -> ParserOutput:
         states = word_states(encoded, batch)
         dep, head = self.arc_dep(states), self.arc_head(states)
         # dep_i^T U head_j for every pair, as two matrix products (a three-operand einsum is much slower)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import torch
 from torch import Tensor, nn
 
 from relx.encoders import Encoded
 from relx.heads.base import Head
+from relx.heads.batches import ChoiceCandidates
 
 
 class ChoiceHead(Head):
@@ -21,7 +20,7 @@ class ChoiceHead(Head):
     """
 
     label_space = "choice"
-    gold_field: ClassVar[str | None] = "choice_labels"
+    gold_field = "choice_labels"
 
     def __init__(
         self,
@@ -38,13 +37,13 @@ class ChoiceHead(Head):
         self.use_pooler = use_pooler
         self.label_smoothing = label_smoothing
 
-    def forward(self, encoded: Encoded, batch: Any) -> Tensor:
+    def forward(self, encoded: Encoded, batch: ChoiceCandidates) -> Tensor:
         """Logits ``[batch, choices]``."""
         pooled = encoded.pooled if self.use_pooler and encoded.pooled is not None else encoded.hidden[:, 0]
         scores = self.scorer(self.dropout(pooled)).float().view(batch.choice_mask.shape)
         return scores.masked_fill(~batch.choice_mask, torch.finfo(scores.dtype).min)
 
-    def loss(self, output: Tensor, batch: Any) -> Tensor:
+    def loss(self, output: Tensor, batch: ChoiceCandidates) -> Tensor:
         assert batch.choice_labels is not None, "the loss needs choice_labels"
         log_probs = output.log_softmax(-1)
         nll = -log_probs.gather(-1, batch.choice_labels[:, None]).squeeze(-1)
@@ -55,7 +54,7 @@ class ChoiceHead(Head):
         uniform = -(log_probs.masked_fill(~mask, 0.0)).sum(-1) / mask.sum(-1)
         return ((1 - self.label_smoothing) * nll + self.label_smoothing * uniform).mean()
 
-    def decode(self, output: Tensor, batch: Any) -> Tensor:
+    def decode(self, output: Tensor, batch: ChoiceCandidates) -> Tensor:
         """The chosen candidate's index ``[batch]``."""
         return output.argmax(-1)
 

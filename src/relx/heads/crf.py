@@ -19,9 +19,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from relx.data.batch import IGNORE_INDEX, WordBatch
+from relx.data.batch import IGNORE_INDEX
 from relx.encoders import Encoded
 from relx.heads.base import Head
+from relx.heads.batches import WordLevel
 from relx.heads.decoding import bio_allowed, compact, force_outside, viterbi
 from relx.heads.words import word_states
 
@@ -66,6 +67,7 @@ class CRFHead(Head):
     """
 
     label_space = "token"
+    gold_field = "word_labels"
     needs_labels: ClassVar[bool] = True
     allowed: Tensor  # [labels, labels]
     start_allowed: Tensor  # [labels]
@@ -108,11 +110,11 @@ class CRFHead(Head):
             start = start.masked_fill(~self.start_allowed, forbidden)
         return transitions, start, self.end_transitions.float()
 
-    def forward(self, encoded: Encoded, batch: WordBatch) -> Tensor:
+    def forward(self, encoded: Encoded, batch: WordLevel) -> Tensor:
         """Emission scores ``[batch, words, num_labels]``."""
         return self.emissions(self.dropout(word_states(encoded.hidden, batch)))
 
-    def loss(self, output: Tensor, batch: WordBatch) -> Tensor:
+    def loss(self, output: Tensor, batch: WordLevel) -> Tensor:
         assert batch.word_labels is not None, "CRF loss needs word_labels"
         labels = batch.word_labels
         scored = batch.word_mask & (batch.word_index >= 0) & (labels >= 0) & (labels < output.shape[-1])
@@ -126,7 +128,7 @@ class CRFHead(Head):
         nll = nll.masked_fill(~mask[:, 0], 0.0)  # sentences with no scored word
         return nll.sum() / mask.sum().clamp(min=1)
 
-    def decode(self, output: Tensor, batch: WordBatch) -> Tensor:
+    def decode(self, output: Tensor, batch: WordLevel) -> Tensor:
         """Viterbi tag ids ``[batch, words]``; ``outside_id`` for lost words, ``-100`` at padding."""
         emissions = force_outside(output.float(), batch.word_index < 0, self.outside_id)
         transitions, start, end = self.scores(float("-inf"))

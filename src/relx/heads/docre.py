@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from relx.encoders import Encoded
 from relx.heads.base import Head
+from relx.heads.batches import DocumentPairs
 
 
 @dataclass
@@ -49,11 +50,12 @@ def segment_logsumexp(values: Tensor, segment: Tensor, n_segments: int) -> Tenso
 class PairHead(Head):
     """Shared by the DocRE heads: decoding to a multi-hot ``[pairs, relations]`` (column 0 set when no
     relation is predicted), candidate scores for the precision-recall sweep, and the per-document
-    predictions the run directory's ``result.json`` is written from."""
+    predictions the run directory's ``result.json`` is written from. Batch contract: ``DocumentPairs``."""
 
     label_space = "pair"
+    gold_field = "pair_labels"
 
-    def rows(self, batch: Any) -> Tensor:
+    def rows(self, batch: DocumentPairs) -> Tensor:
         """The pairs to score: the seed's sampled pairs in training (when the batch asks), else all."""
         if self.training and batch.pair_labels is not None:
             return batch.training_pairs()
@@ -67,7 +69,7 @@ class PairHead(Head):
         """Predicted relations ``[pairs, relations]`` (bool, column 0 false)."""
         raise NotImplementedError
 
-    def decode(self, output: PairOutput, batch: Any) -> Tensor:
+    def decode(self, output: PairOutput, batch: DocumentPairs) -> Tensor:
         chosen = self.predicted(output)
         chosen[:, 0] = ~chosen[:, 1:].any(-1)
         return chosen
@@ -75,7 +77,7 @@ class PairHead(Head):
     def probabilities(self, output: PairOutput) -> Tensor:
         return self.scores(output)
 
-    def per_example(self, output: PairOutput, decoded: Tensor, batch: Any) -> list[dict[str, Any]]:
+    def per_example(self, output: PairOutput, decoded: Tensor, batch: DocumentPairs) -> list[dict[str, Any]]:
         """Per document: its candidate pairs (local entity ids), their relation scores ``[pairs,
         relations - 1]`` (for the precision-recall curve) and the predicted facts
         ``(head, tail, relation id, score)``."""
@@ -97,7 +99,7 @@ class PairHead(Head):
         """Called with the validation metrics (without prefix) at the end of each validation."""
 
 
-def entity_states(states: Tensor, batch: Any) -> Tensor:
+def entity_states(states: Tensor, batch: DocumentPairs) -> Tensor:
     """Seed 000's entity representation: the mean over mentions of the mean over each mention's
     subwords (its ``h_mapping`` weights ``1 / len(mentions) / len(span)``) -> ``[entities, dim]``."""
     span_values = states[batch.mention_doc[batch.span_mention], batch.span_token]
@@ -143,7 +145,7 @@ class DocREBaselineHead(PairHead):
         self.register_buffer("theta", torch.tensor(float(theta)))
         self.label_smoothing = label_smoothing
 
-    def forward(self, encoded: Encoded, batch: Any) -> PairOutput:
+    def forward(self, encoded: Encoded, batch: DocumentPairs) -> PairOutput:
         rows = self.rows(batch)
         entities = entity_states(self.project(self.dropout(encoded.hidden)), batch)
         heads, tails = batch.pair_head[rows], batch.pair_tail[rows]
@@ -155,7 +157,8 @@ class DocREBaselineHead(PairHead):
         projected = (subject @ self.weight.permute(1, 0, 2).reshape(width, -1)).view(-1, self.weight.shape[0], width)
         return PairOutput((projected * obj[:, None, :]).sum(-1) + self.bias, rows)
 
-    def loss(self, output: PairOutput, batch: Any) -> Tensor:
+    def loss(self, output: PairOutput, batch: DocumentPairs) -> Tensor:
+        assert batch.pair_labels is not None, "the loss needs pair_labels"
         target = batch.pair_labels[output.rows]
         if self.label_smoothing:
             target = target * (1 - self.label_smoothing) + self.label_smoothing / 2
@@ -206,7 +209,7 @@ class AtlopHead(PairHead):
         self.max_labels = max_labels
         self.label_smoothing = label_smoothing
 
-    def forward(self, encoded: Encoded, batch: Any) -> PairOutput:
+    def forward(self, encoded: Encoded, batch: DocumentPairs) -> PairOutput:
         if not encoded.attentions:
             raise ValueError("the ATLOP head needs attention weights: use encoder.attention=capture or eager")
         hidden, attention = encoded.hidden, encoded.attentions[-1]  # [B, T, H], [B, heads, T, T]
@@ -239,9 +242,10 @@ class AtlopHead(PairHead):
         padded[docs, slot] = weights.to(padded.dtype)
         return torch.bmm(padded.to(hidden.dtype), hidden)[docs, slot]
 
-    def loss(self, output: PairOutput, batch: Any) -> Tensor:
+    def loss(self, output: PairOutput, batch: DocumentPairs) -> Tensor:
         """Adaptive-threshold loss: each gold relation above the threshold class, the threshold class
         above every other relation."""
+        assert batch.pair_labels is not None, "the loss needs pair_labels"
         logits = output.logits.float()
         labels = batch.pair_labels[output.rows].float().clone()
         threshold = torch.zeros_like(labels)

@@ -10,7 +10,7 @@ so the ``[n, n, 2M + 2LH]`` feature tensor is never built. ``features="emb"`` us
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from relx.encoders import Encoded
 from relx.errors import ConfigError
 from relx.heads.base import SentenceHead
+from relx.heads.batches import EntitySpans, TreeLabelled
 from relx.heads.biaffine import TreeHead, candidate_mask
 
 FEATURES = ("emb", "emb+att")
@@ -76,7 +77,7 @@ class PairwiseAttentionParserHead(TreeHead):
         self.arc = _PairwiseParts(hidden_size, attention_size, 1, features, dropout)
         self.rel = _PairwiseParts(hidden_size, attention_size, num_labels, features, dropout)
 
-    def forward(self, encoded: Encoded, batch: Any) -> dict[str, Tensor]:
+    def forward(self, encoded: Encoded, batch: TreeLabelled) -> dict[str, Tensor]:
         positions = torch.cat([torch.zeros_like(batch.word_index[:, :1]), batch.word_index.clamp(min=0)], dim=1)
         states = torch.gather(encoded.hidden, 1, positions.unsqueeze(-1).expand(-1, -1, encoded.hidden.shape[-1]))
         dep, head = self.arc.states(states)  # [batch, n, 1] each
@@ -123,7 +124,7 @@ class PairwiseAttentionRelationHead(SentenceHead):
         self.parts = _PairwiseParts(hidden_size, attention_size, num_labels, features, dropout)
         self.label_smoothing = label_smoothing
 
-    def forward(self, encoded: Encoded, batch: Any) -> Tensor:
+    def forward(self, encoded: Encoded, batch: EntitySpans) -> Tensor:
         positions = torch.stack([batch.e1_span[:, 0], batch.e2_span[:, 0]], dim=1)  # [batch, 2]
         states = torch.gather(encoded.hidden, 1, positions.unsqueeze(-1).expand(-1, -1, encoded.hidden.shape[-1]))
         e1, _ = self.parts.states(states[:, 0])

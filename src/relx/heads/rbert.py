@@ -3,14 +3,13 @@ Classification"), with the variants of seed 004's ablation study."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from relx.encoders import Encoded
 from relx.errors import ConfigError
 from relx.heads.base import SentenceHead
+from relx.heads.batches import EntitySpans
 
 ACTIVATIONS = {"tanh": nn.Tanh, "gelu": nn.GELU, "relu": nn.ReLU}
 
@@ -53,7 +52,7 @@ class RBertHead(SentenceHead):
 
     ``entity_fc="shared"`` is the original R-BERT (one layer for both entities); ``"split"`` gives each
     entity its own layer (seed 004: 80.4 vs 77.8 accuracy on KLUE-RE with XLM-R large).
-    Batch contract: ``e1_span``/``e2_span`` ``[batch, 2]`` inclusive subword spans.
+    Batch contract: ``EntitySpans`` (``e1_span``/``e2_span`` ``[batch, 2]`` inclusive subword spans).
     """
 
     def __init__(
@@ -83,7 +82,7 @@ class RBertHead(SentenceHead):
         self.use_pooler = use_pooler
         self.label_smoothing = label_smoothing
 
-    def forward(self, encoded: Encoded, batch: Any) -> Tensor:
+    def forward(self, encoded: Encoded, batch: EntitySpans) -> Tensor:
         """Logits ``[batch, num_labels]``."""
         use_pooled = self.use_pooler and encoded.pooled is not None
         cls = self.cls_fc(encoded.pooled if use_pooled else encoded.hidden[:, 0])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import Tensor, nn
 
 from relx.encoders import Encoded
 from relx.heads.base import SentenceHead
+from relx.heads.batches import SentenceLabelled
 
 
 class SequenceClassificationHead(SentenceHead):
@@ -28,7 +27,7 @@ class SequenceClassificationHead(SentenceHead):
         self.use_pooler = use_pooler
         self.label_smoothing = label_smoothing
 
-    def forward(self, encoded: Encoded, batch: Any) -> Tensor:
+    def forward(self, encoded: Encoded, batch: SentenceLabelled) -> Tensor:
         """Logits ``[batch, num_labels]``."""
         pooled = encoded.pooled if self.use_pooler and encoded.pooled is not None else encoded.hidden[:, 0]
         return self.classifier(self.dropout(pooled))

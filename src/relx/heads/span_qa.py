@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from relx.encoders import Encoded
 from relx.heads.base import Head
+from relx.heads.batches import AnswerWindows
 from relx.postprocess import best_span
 
 
@@ -23,7 +22,7 @@ class SpanQAHead(Head):
     """
 
     label_space = "span"
-    gold_field: ClassVar[str | None] = "start_positions"
+    gold_field = "start_positions"
 
     def __init__(
         self,
@@ -41,15 +40,16 @@ class SpanQAHead(Head):
         self.max_answer_length = max_answer_length
         self.label_smoothing = label_smoothing
 
-    def forward(self, encoded: Encoded, batch: Any) -> tuple[Tensor, Tensor]:
+    def forward(self, encoded: Encoded, batch: AnswerWindows) -> tuple[Tensor, Tensor]:
         """(start, end) logits ``[windows, seq]``; padding positions at the dtype's minimum."""
         logits = self.qa_outputs(self.dropout(encoded.hidden)).float()
         pad = batch.attention_mask == 0
         low = torch.finfo(logits.dtype).min
         return logits[..., 0].masked_fill(pad, low), logits[..., 1].masked_fill(pad, low)
 
-    def loss(self, output: tuple[Tensor, Tensor], batch: Any) -> Tensor:
+    def loss(self, output: tuple[Tensor, Tensor], batch: AnswerWindows) -> Tensor:
         assert batch.start_positions is not None, "the loss needs start_positions"
+        assert batch.end_positions is not None, "the loss needs end_positions"
         start, end = output
         ls = self.label_smoothing
         return (
@@ -57,7 +57,7 @@ class SpanQAHead(Head):
             + F.cross_entropy(end, batch.end_positions, label_smoothing=ls)
         ) / 2
 
-    def decode(self, output: tuple[Tensor, Tensor], batch: Any) -> Tensor:
+    def decode(self, output: tuple[Tensor, Tensor], batch: AnswerWindows) -> Tensor:
         """Character spans ``[batch, 2]`` (start, exclusive end) in each example's context; ``(0, 0)``
         (the empty answer) when no window has a valid span."""
         start, end = (t.detach().float().cpu() for t in output)

@@ -8,10 +8,11 @@ from typing import ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from relx.data.batch import IGNORE_INDEX, WordBatch
+from relx.data.batch import IGNORE_INDEX
 from relx.encoders import Encoded
 from relx.errors import ConfigError
 from relx.heads.base import Head
+from relx.heads.batches import WordLevel
 from relx.heads.decoding import TAG_DECODERS, bio_allowed, bio_viterbi, force_outside
 from relx.heads.words import word_states
 
@@ -26,6 +27,7 @@ class TokenClassificationHead(Head):
     """
 
     label_space = "token"
+    gold_field = "word_labels"
     needs_labels: ClassVar[bool] = True  # build_heads passes the label names (the BIO mask needs them)
     decoders: ClassVar[tuple[str, ...]] = TAG_DECODERS
     allowed: Tensor  # [labels, labels] BIO transitions, when built with label names
@@ -68,11 +70,11 @@ class TokenClassificationHead(Head):
             raise ConfigError("head.decoder=bio_viterbi needs the label names (TokenClassificationHead(labels=...))")
         self._decoder = value
 
-    def forward(self, encoded: Encoded, batch: WordBatch) -> Tensor:
+    def forward(self, encoded: Encoded, batch: WordLevel) -> Tensor:
         """Word logits ``[batch, words, num_labels]``."""
         return self.classifier(self.dropout(word_states(encoded.hidden, batch)))
 
-    def loss(self, output: Tensor, batch: WordBatch) -> Tensor:
+    def loss(self, output: Tensor, batch: WordLevel) -> Tensor:
         assert batch.word_labels is not None, "token loss needs word_labels"
         # Lost words and labels unseen in training (ids >= num_labels) carry no training signal.
         labels = batch.word_labels.masked_fill(batch.word_index < 0, IGNORE_INDEX)
@@ -84,7 +86,7 @@ class TokenClassificationHead(Head):
             label_smoothing=self.label_smoothing,
         )
 
-    def decode(self, output: Tensor, batch: WordBatch) -> Tensor:
+    def decode(self, output: Tensor, batch: WordLevel) -> Tensor:
         """Predicted tag ids ``[batch, words]``; ``outside_id`` for lost words, ``-100`` at padding."""
         lost = batch.word_index < 0
         if self.decoder == "bio_viterbi":

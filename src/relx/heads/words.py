@@ -7,12 +7,11 @@ with one scatter over the whole batch.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from relx.data.settings import POOLED
+from relx.heads.batches import WordLevel
 
 
 def gather_words(hidden: Tensor, word_index: Tensor) -> Tensor:
@@ -48,9 +47,10 @@ def pool_subwords(hidden: Tensor, subword_word: Tensor, num_words: int, mode: st
     return pooled[:, :num_words]
 
 
-def word_states(hidden: Tensor, batch: Any) -> Tensor:
+def word_states(hidden: Tensor, batch: WordLevel) -> Tensor:
     """``[batch, words, hidden]`` states of ``batch``'s words, as its ``pooling`` (``data.subword``) says."""
     pooling = getattr(batch, "pooling", "first")
     if pooling in POOLED:
+        assert batch.subword_word is not None, f"{pooling} pooling needs subword_word"
         return pool_subwords(hidden, batch.subword_word, batch.word_index.shape[1], pooling)
     return gather_words(hidden, batch.word_index)

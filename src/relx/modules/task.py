@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
+from relx.data.batch import EncodedBatch
 from relx.encoders import Encoder
 from relx.heads.base import Head
 
@@ -68,16 +69,16 @@ class TaskModule(L.LightningModule):
         return [(name, cast(Head, head)) for name, head in self.heads.items()]
 
     # ---- forward / loss / decode -----------------------------------------------------------------
-    def forward(self, batch: Any) -> dict[str, Any]:
+    def forward(self, batch: EncodedBatch) -> dict[str, Any]:
         """Raw head outputs keyed by head name."""
         encoded = self.encoder(batch.input_ids, batch.attention_mask, getattr(batch, "token_type_ids", None))
         return {name: head(encoded, batch) for name, head in self.named_heads()}
 
-    def loss(self, outputs: dict[str, Any], batch: Any) -> Tensor:
+    def loss(self, outputs: dict[str, Any], batch: EncodedBatch) -> Tensor:
         total = sum(self.loss_weights[name] * head.loss(outputs[name], batch) for name, head in self.named_heads())
         return total  # type: ignore[return-value]
 
-    def decode(self, outputs: dict[str, Any], batch: Any) -> dict[str, Tensor]:
+    def decode(self, outputs: dict[str, Any], batch: EncodedBatch) -> dict[str, Tensor]:
         """Decoded predictions keyed by label space (``token``: ``[batch, words]``, ``sentence``: ``[batch]``),
         plus ``<space>_probs`` from heads that give class probabilities."""
         predictions = {}
@@ -89,30 +90,27 @@ class TaskModule(L.LightningModule):
         return predictions
 
     # ---- Lightning hooks -------------------------------------------------------------------------
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: EncodedBatch, batch_idx: int) -> None:
         # Dropout randomness depends only on (seed, epoch, batch, rank), not on what ran before in the
         # process (DataLoader iterators draw from the global RNG): a resumed run continues exactly as
         # the uninterrupted run does.
         torch.manual_seed((self.seed * 1_000_003 + self.current_epoch * 100_003 + batch_idx) * 64 + self.global_rank)
 
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def training_step(self, batch: EncodedBatch, batch_idx: int) -> Tensor:
         loss = self.loss(self(batch), batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
         return loss
 
-    def _eval_step(self, batch: Any, metrics: MetricCollection, stage: str) -> None:
+    def _eval_step(self, batch: EncodedBatch, metrics: MetricCollection, stage: str) -> None:
         outputs = self(batch)
         if self._has_labels(batch):
             self.log(f"{stage}/loss", self.loss(outputs, batch), on_epoch=True, sync_dist=True, batch_size=len(batch))
         metrics.update(self.decode(outputs, batch), batch)
 
-    def _has_labels(self, batch: Any) -> bool:
-        needed = {"token": "word_labels", "sentence": "sentence_labels", "tree": "heads", "pair": "pair_labels"}
-        return all(
-            getattr(batch, h.gold_field or needed[h.label_space], None) is not None for _, h in self.named_heads()
-        )
+    def _has_labels(self, batch: EncodedBatch) -> bool:
+        return all(getattr(batch, head.gold_field, None) is not None for _, head in self.named_heads())
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def validation_step(self, batch: EncodedBatch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, "val")
 
     def on_validation_epoch_end(self) -> None:
@@ -129,14 +127,14 @@ class TaskModule(L.LightningModule):
             for _, head in self.named_heads():
                 head.after_validation(plain)
 
-    def test_step(self, batch: Any, batch_idx: int) -> None:
+    def test_step(self, batch: EncodedBatch, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics, "test")
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute(), sync_dist=True)
         self.test_metrics.reset()
 
-    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+    def predict_step(self, batch: EncodedBatch, batch_idx: int) -> dict[str, Any]:
         """Predictions per batch row; heads whose predictions are not one row per example (DocRE's pairs)
         give a list with one entry per example instead."""
         outputs = self(batch)

@@ -1,4 +1,4 @@
-"""Document-level relation extraction: DocRED, Re-DocRED and BioCreative V CDR.
+"""Document-level relation extraction: DocRED, Re-DocRED (``DocumentRETask``) and BioCreative V CDR (``CdrTask``).
 
 A document is encoded whole: its words are tokenised, each mention wrapped in a marker token
 (ATLOP's ``*``; ``marker: null`` for the seed baseline's plain text), and the tokenizer's own
@@ -14,54 +14,49 @@ from torch's RNG in the head, which the TaskModule seeds per batch (resumable, d
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import datasets
+import numpy as np
 import torch
 from torch import Tensor
-from transformers import PreTrainedTokenizerBase
+from transformers import BatchEncoding
 
-from relx.data.base import TaskDataModule
-from relx.data.batch import pad_rows
-from relx.data.documents import Document, docred_json, read_cdr, read_docred, read_rel_info
-from relx.data.settings import DataSettings
+from relx.data.batch import EncodedBatch, encoded_inputs, example_ids
+from relx.data.documents import CDR_RELATION, Document, docred_json, read_cdr, read_docred, read_rel_info
 from relx.data.vocab import LabelVocab
 from relx.encoders.windows import sequence_specials
 from relx.errors import ConfigError, DataFormatError
-from relx.io import atomic_write, write_json_atomic
+from relx.io import write_json_atomic, write_jsonl_atomic
 from relx.metrics.docred_scores import curve_scores, official_evaluate, plot_pr_curve, train_facts
-
-log = logging.getLogger(__name__)
+from relx.tasks.base import Task
 
 NA = "NA"  # label 0 of the pair space: no relation (the adaptive-threshold class of ATLOP)
 BUNDLED_REL_INFO = Path(__file__).resolve().parent.parent / "resources" / "docred" / "rel_info.json"
 
 
-@dataclass
-class DocumentBatch:
+@dataclass(kw_only=True)
+class DocumentBatch(EncodedBatch):
     """Documents with their mentions, entities and candidate pairs as flat index tensors.
 
     ``input_ids``/``attention_mask`` ``[docs, seq]`` (whole documents: may exceed the encoder's limit);
     mentions ``[M]``: ``mention_doc``, ``mention_entity`` (batch-global entity index), ``mention_anchor``
     (marker position, or the first subword without markers), ``span_token``/``span_mention`` ``[K]``
     (every subword position of every mention and the mention it belongs to); entities ``[E]``:
-    ``entity_doc``, ``entity_first`` (first subword of the first mention); pairs ``[P]``:
-    ``pair_head``/``pair_tail`` (batch-global entity indices), ``pair_doc``, ``pair_slot`` (position of
-    the pair among its document's pairs); ``pair_labels`` ``[P, relations]`` multi-hot with column 0 =
-    NA (``None`` when unlabelled); ``pair_in_train`` ``[P, relations]``: gold facts whose mention-name
-    triple occurs in the training annotations (for Ign F1). ``neg_multiple``/``h_t_limit``: the
-    training-time pair sampling of seed 000 (``None``: every pair).
+    ``entity_doc``, ``entity_first`` (first subword of the first mention), ``entity_local`` (the entity's
+    index within its document); pairs ``[P]``: ``pair_head``/``pair_tail`` (batch-global entity indices),
+    ``pair_doc``, ``pair_slot`` (position of the pair among its document's pairs); ``pair_labels``
+    ``[P, relations]`` multi-hot with column 0 = NA (``None`` when unlabelled); ``pair_in_train``
+    ``[P, relations]``: gold facts whose mention-name triple occurs in the training annotations (for Ign
+    F1). ``neg_multiple``/``h_t_limit``: the training-time pair sampling of seed 000 (``None``: every pair).
     """
 
-    input_ids: Tensor
-    attention_mask: Tensor
-    example_ids: Tensor
     mention_doc: Tensor
     mention_entity: Tensor
     mention_anchor: Tensor
@@ -78,9 +73,6 @@ class DocumentBatch:
     pair_labels: Tensor | None = None
     neg_multiple: int | None = None
     h_t_limit: int | None = None
-
-    def __len__(self) -> int:
-        return int(self.input_ids.shape[0])
 
     def training_pairs(self) -> Tensor:
         """Indices of the pairs to train on: every positive pair, ``neg_multiple`` times as many random
@@ -106,6 +98,15 @@ class DocumentBatch:
         return torch.cat(keep).sort().values
 
 
+# The batch's index tensors, concatenated over documents.
+INDEX_FIELDS = (
+    "mention_doc", "mention_entity", "mention_anchor", "span_token", "span_mention", "entity_doc", "entity_first",
+    "entity_local", "pair_head", "pair_tail", "pair_doc", "pair_slot",
+)  # fmt: skip
+# Index tensors that count mentions or entities: offset from document-local to batch-global numbering.
+OFFSET_BY = {"mention_entity": "entities", "span_mention": "mentions", "pair_head": "entities", "pair_tail": "entities"}
+
+
 class DocumentCollator:
     """Features of whole documents -> ``DocumentBatch`` (pairs built here, per document)."""
 
@@ -124,58 +125,70 @@ class DocumentCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, features: list[dict[str, Any]]) -> DocumentBatch:
-        cols: dict[str, list[Tensor]] = {k: [] for k in DocumentBatch.__dataclass_fields__}
+        parts: list[dict[str, Tensor]] = []
         labels: list[Tensor] = []
-        labelled = all(f["labelled"] for f in features)
-        n_mentions = n_entities = 0
+        in_train: list[Tensor] = []
+        offsets = {"mentions": 0, "entities": 0}
         for doc, f in enumerate(features):
-            e = f["n_entities"]
-            mention_entity = torch.tensor(f["mention_entity"], dtype=torch.long)
-            # explicit dtype: a document without entities has empty lists (torch would make them float)
-            starts = torch.tensor(f["mention_start"], dtype=torch.long)
-            ends = torch.tensor(f["mention_end"], dtype=torch.long)
-            lengths = ends - starts
-            cols["mention_doc"].append(torch.full((len(starts),), doc))
-            cols["mention_entity"].append(mention_entity + n_entities)
-            cols["mention_anchor"].append(torch.tensor(f["mention_anchor"], dtype=torch.long))
-            owner = torch.repeat_interleave(torch.arange(len(starts)), lengths)
-            offset = torch.arange(int(lengths.sum())) - torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)
-            cols["span_token"].append(starts[owner] + offset)
-            cols["span_mention"].append(owner + n_mentions)
-            cols["entity_doc"].append(torch.full((e,), doc))
-            cols["entity_local"].append(torch.arange(e))
-            first = torch.full((e,), 10**9, dtype=torch.long).scatter_reduce(0, mention_entity, starts, "amin")
-            cols["entity_first"].append(first)
-            if f["pair_head"]:
-                heads = torch.tensor(f["pair_head"], dtype=torch.long)
-                tails = torch.tensor(f["pair_tail"], dtype=torch.long)
-            else:  # every ordered pair of distinct entities
-                grid = torch.cartesian_prod(torch.arange(e), torch.arange(e)).view(-1, 2)
-                grid = grid[grid[:, 0] != grid[:, 1]]
-                heads, tails = grid[:, 0], grid[:, 1]
+            part = document_indices(f, doc)
+            pairs = list(zip(part["pair_head"].tolist(), part["pair_tail"].tolist(), strict=True))
             facts = zip(f["fact_head"], f["fact_tail"], f["fact_relation"], f["fact_in_train"], strict=True)
-            gold, in_train = gold_grid(
-                list(zip(heads.tolist(), tails.tolist(), strict=True)), facts, self.num_relations
-            )
+            gold, seen = gold_grid(pairs, facts, self.num_relations)
             labels.append(gold)
-            cols["pair_in_train"].append(in_train)
-            cols["pair_head"].append(heads + n_entities)
-            cols["pair_tail"].append(tails + n_entities)
-            cols["pair_doc"].append(torch.full((len(heads),), doc))
-            cols["pair_slot"].append(torch.arange(len(heads)))
-            n_mentions += len(starts)
-            n_entities += e
-        tensors = {k: torch.cat(v).long() for k, v in cols.items() if v and k != "pair_in_train"}
+            in_train.append(seen)
+            parts.append({k: v + offsets[OFFSET_BY[k]] if k in OFFSET_BY else v for k, v in part.items()})
+            offsets["mentions"] += len(f["mention_start"])
+            offsets["entities"] += f["n_entities"]
+        labelled = all(f["labelled"] for f in features)
         return DocumentBatch(
-            input_ids=pad_rows([f["input_ids"] for f in features], self.pad_token_id, self.pad_to_multiple_of),
-            attention_mask=pad_rows([[1] * len(f["input_ids"]) for f in features], 0, self.pad_to_multiple_of),
-            example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
-            pair_in_train=torch.cat(cols["pair_in_train"]),
+            **encoded_inputs([f["input_ids"] for f in features], self.pad_token_id, self.pad_to_multiple_of),
+            example_ids=example_ids(features),
+            **{k: torch.cat([part[k] for part in parts]).long() for k in INDEX_FIELDS},
+            pair_in_train=torch.cat(in_train),
             pair_labels=torch.cat(labels) if labelled else None,
             neg_multiple=self.neg_multiple,
             h_t_limit=self.h_t_limit,
-            **tensors,
         )
+
+
+def document_indices(feature: dict[str, Any], doc: int) -> dict[str, Tensor]:
+    """The ``INDEX_FIELDS`` of one document (its ``doc``-th place in the batch), numbered within it: mentions
+    ``[M]``, their subword positions ``[K]``, entities ``[E]``, candidate pairs ``[P]``."""
+    n_entities = feature["n_entities"]
+    mention_entity = torch.tensor(feature["mention_entity"], dtype=torch.long)
+    # explicit dtype: a document without entities has empty lists (torch would make them float)
+    starts = torch.tensor(feature["mention_start"], dtype=torch.long)
+    lengths = torch.tensor(feature["mention_end"], dtype=torch.long) - starts
+    owner = torch.repeat_interleave(torch.arange(len(starts)), lengths)
+    offset = torch.arange(int(lengths.sum())) - torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)
+    first = torch.full((n_entities,), 10**9, dtype=torch.long).scatter_reduce(0, mention_entity, starts, "amin")
+    heads, tails = candidate_pairs(feature)
+    return {
+        "mention_doc": torch.full((len(starts),), doc),
+        "mention_entity": mention_entity,
+        "mention_anchor": torch.tensor(feature["mention_anchor"], dtype=torch.long),
+        "span_token": starts[owner] + offset,
+        "span_mention": owner,
+        "entity_doc": torch.full((n_entities,), doc),
+        "entity_first": first,
+        "entity_local": torch.arange(n_entities),
+        "pair_head": heads,
+        "pair_tail": tails,
+        "pair_doc": torch.full((len(heads),), doc),
+        "pair_slot": torch.arange(len(heads)),
+    }
+
+
+def candidate_pairs(feature: dict[str, Any]) -> tuple[Tensor, Tensor]:
+    """(heads ``[P]``, tails ``[P]``) of a document's pairs to score: the listed ones (CDR), else every
+    ordered pair of distinct entities."""
+    if feature["pair_head"]:
+        listed = torch.tensor([feature["pair_head"], feature["pair_tail"]], dtype=torch.long)
+        return listed[0], listed[1]
+    n = feature["n_entities"]
+    grid = torch.cartesian_prod(torch.arange(n), torch.arange(n)).view(-1, 2)
+    grid = grid[grid[:, 0] != grid[:, 1]]
+    return grid[:, 0], grid[:, 1]
 
 
 def gold_grid(
@@ -195,16 +208,61 @@ def gold_grid(
     return gold, in_train
 
 
-class DocumentREDataModule(TaskDataModule[Document]):
+def word_pieces(encoding: BatchEncoding, row: int, n_words: int) -> list[list[int]]:
+    """The subword ids of each word of ``row`` of a batched encoding (``[]`` for a word without subwords)."""
+    pieces: list[list[int]] = [[] for _ in range(n_words)]
+    for position, word in enumerate(encoding.word_ids(row)):
+        if word is not None:
+            pieces[word].append(encoding["input_ids"][row][position])
+    return pieces
+
+
+def marked_document(
+    pieces: Sequence[Sequence[int]],
+    spans: Sequence[tuple[int, int]],
+    specials: tuple[Sequence[int], Sequence[int]],
+    marker: Sequence[int],
+) -> dict[str, list[int]]:
+    """One document's ``input_ids``: its words' ``pieces`` with ``marker`` around every mention word span
+    ``[start, end)`` and the tokenizer's ``specials`` (before, after) around it all; and each mention's subword
+    span (``mention_start``/``mention_end``) and ``mention_anchor`` (its opening marker; without markers, its
+    first subword)."""
+    opens = {start for start, _ in spans}
+    closes = {end - 1 for _, end in spans}
+    ids = list(specials[0])
+    first, after = [0] * len(pieces), [0] * len(pieces)
+    for w, subwords in enumerate(pieces):
+        if w in opens:
+            ids += marker
+        first[w] = len(ids)
+        ids += subwords
+        after[w] = len(ids)
+        if w in closes:
+            ids += marker
+    ids += specials[1]
+    starts = [first[s] for s, _ in spans]
+    ends = [max(after[e - 1], first[s] + 1) for s, e in spans]  # a word without subwords: one token
+    return {
+        "input_ids": ids,
+        "mention_start": starts,
+        "mention_end": ends,
+        "mention_anchor": [s - len(marker) for s in starts],
+    }
+
+
+class DocumentRETask(Task[Document]):
     """DocRED-format documents (``train_annotated.json``/``dev.json``/``test.json``; Re-DocRED's
     ``*_revised.json`` via ``files``) with the relation inventory of ``relation_file`` (``rel_info.json``
-    in ``data_dir``, else the bundled copy of DocRED's).
+    in the data directory, else the bundled copy of DocRED's). ``marker``: the mention marker text (ATLOP's
+    ``*``; ``None``: plain text).
 
     Predictions: ``result_<split>.json`` in the CodaLab submission format (``title``, ``h_idx``,
     ``t_idx``, ``r``, ``evidence``), the official scorer's figures recomputed from it
     (``official_<split>.json``) and a precision-recall curve ``pr_curve_<split>.png``.
     """
 
+    label_spaces = ("pair",)
+    input_format = "documents"
     encoding_version = 1
     default_files: ClassVar[dict[str, str | None]] = {
         "train": "train_annotated.json", "validation": "dev.json", "test": "test.json",
@@ -212,54 +270,62 @@ class DocumentREDataModule(TaskDataModule[Document]):
 
     def __init__(
         self,
-        data_dir: str | Path | None,
-        tokenizer: PreTrainedTokenizerBase,
-        settings: DataSettings | None = None,
-        vocabs: dict[str, LabelVocab] | None = None,
-        files: dict[str, str | None] | None = None,
+        name: str,
+        files: Mapping[str, str | None] | None = None,
         relation_file: str | None = "rel_info.json",
         marker: str | None = "*",
+        **common: Any,
     ) -> None:
-        self.files = dict(files or self.default_files)
+        super().__init__(name, files or self.default_files, **common)
         self.relation_file = relation_file
         self.marker = marker
-        self._relations: dict[str, str] | None = None
-        self._data_dir_for_relations = Path(data_dir) if data_dir is not None else None
-        super().__init__(data_dir, tokenizer, settings, vocabs)
-        self._specials = sequence_specials(tokenizer)
-        self._marker_ids = tokenizer(marker, add_special_tokens=False)["input_ids"] if marker else []
-        if marker and not self._marker_ids:
-            raise ConfigError(f"task.datamodule.marker={marker!r} has no tokens under this tokenizer")
-        self._train_triples = train_facts(docred_json(doc) for doc in self.examples.get("train", []))
+        self._data_dir: Path | None = None  # where relation_file is looked for: the data directory read
+        self._train: list[Document] = []
+        self._train_triples: set[tuple[str, str, str]] = set()
 
-    # ---- reading -----------------------------------------------------------------------------------
+    def check_settings(self) -> None:
+        """The marker must be text the tokenizer encodes (no tokens would leave mentions unmarked)."""
+        if self.marker and not self._marker_ids():
+            raise ConfigError(f"task.marker={self.marker!r} has no tokens under this tokenizer")
+
+    def _marker_ids(self) -> list[int]:
+        return self.tokenizer(self.marker, add_special_tokens=False)["input_ids"] if self.marker else []
+
+    # ---- reading -------------------------------------------------------------------------------------
     def relations(self) -> dict[str, str]:
-        """Relation id -> name, in the order of the relation file."""
-        if self._relations is None:
-            folder, name = self._data_dir_for_relations, self.relation_file
-            local = folder / name if folder is not None and name else None
-            path = local if local is not None and local.is_file() else BUNDLED_REL_INFO
-            self._relations = read_rel_info(path)
-        return self._relations
+        """Relation id -> name, in the order of the relation file: ``relation_file`` in the data directory
+        last given to ``read_split``/``build_vocabs``, else (none given: ``relx.predict``) the bundled copy."""
+        folder, name = self._data_dir, self.relation_file
+        local = folder / name if folder is not None and name else None
+        return read_rel_info(local if local is not None and local.is_file() else BUNDLED_REL_INFO)
 
     def read_documents(self, path: Path) -> tuple[list[Document], dict[str, int]]:
+        """(documents, reading statistics) of one labelled file."""
         return read_docred(path, set(self.relations()))
 
-    def read_split(self, split: str) -> tuple[list[Document], dict[str, int]] | None:
-        path = self.split_file(split)
+    def read_split(self, data_dir: Path, split: str) -> tuple[list[Document], dict[str, int]] | None:
+        self._data_dir = data_dir
+        path = self.split_file(data_dir, split)
         return None if path is None else self.read_documents(path)
 
-    def is_labelled(self, split: str) -> bool:
-        return all(doc.labelled for doc in self.examples.get(split, []))
+    def is_labelled(self, examples: Sequence[Document]) -> bool:
+        return all(doc.labelled for doc in examples)
 
-    def build_vocabs(self, train: list[Document]) -> dict[str, LabelVocab]:
+    def learn_from_train(self, train: list[Document]) -> None:
+        """The training documents: their (head name, tail name, relation) triples flag the gold facts that Ign
+        F1 leaves out, and the official scorer reads them."""
+        self._train = list(train)
+        self._train_triples = train_facts(docred_json(doc) for doc in train)
+
+    def build_vocabs(self, data_dir: Path, train: list[Document]) -> dict[str, LabelVocab]:
+        self._data_dir = data_dir
         return {"pair": LabelVocab([NA, *self.relations()])}
 
-    def fingerprint_extra(self) -> Any:
+    def fingerprint(self) -> Any:
         triples = hashlib.sha1(json.dumps(sorted(self._train_triples)).encode()).hexdigest()
         return [self.marker, triples]
 
-    # ---- encoding ----------------------------------------------------------------------------------
+    # ---- encoding ------------------------------------------------------------------------------------
     def columns(self, examples: list[Document], split: str) -> dict[str, list[Any]]:
         vocab = self.vocabs["pair"]
         cols: dict[str, list[Any]] = {k: [] for k in (
@@ -276,48 +342,28 @@ class DocumentREDataModule(TaskDataModule[Document]):
             cols["fact_head"].append([h for h, _, _ in doc.facts])
             cols["fact_tail"].append([t for _, t, _ in doc.facts])
             cols["fact_relation"].append([vocab.index(r) for _, _, r in doc.facts])
-            cols["fact_in_train"].append([self._in_train(doc, h, t, r) for h, t, r in doc.facts])
+            cols["fact_in_train"].append([self.seen_in_train(doc, h, t, r) for h, t, r in doc.facts])
             pairs = doc.candidate_pairs or ()
             cols["pair_head"].append([h for h, _ in pairs])
             cols["pair_tail"].append([t for _, t in pairs])
             cols["labelled"].append(doc.labelled)
         return cols
 
-    def _in_train(self, doc: Document, h: int, t: int, r: str) -> bool:
+    def seen_in_train(self, doc: Document, h: int, t: int, r: str) -> bool:
+        """Whether the fact ``(h, t, r)`` of ``doc`` occurs in training under some pair of mention names."""
         names_h = {m.name for m in doc.entities[h].mentions}
         names_t = {m.name for m in doc.entities[t].mentions}
         return any((a, b, r) in self._train_triples for a in names_h for b in names_t)
 
     def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """Whole documents with marked mentions (``marked_document``); nothing is truncated."""
         enc = self.tokenizer(batch["words"], is_split_into_words=True, add_special_tokens=False)
-        start_ids, end_ids = self._specials
-        marker = self._marker_ids
+        specials, marker = sequence_specials(self.tokenizer), self._marker_ids()
         out: dict[str, list[Any]] = {"input_ids": [], "mention_anchor": [], "mention_start": [], "mention_end": []}
         for i, words in enumerate(batch["words"]):
-            pieces: list[list[int]] = [[] for _ in words]
-            for position, word in enumerate(enc.word_ids(i)):
-                if word is not None:
-                    pieces[word].append(enc["input_ids"][i][position])
-            opens = set(batch["mention_start"][i])
-            closes = {end - 1 for end in batch["mention_end"][i]}
-            ids = list(start_ids)
-            first, after = [0] * len(words), [0] * len(words)
-            for w, subwords in enumerate(pieces):
-                if w in opens:
-                    ids += marker
-                first[w] = len(ids)
-                ids += subwords
-                after[w] = len(ids)
-                if w in closes:
-                    ids += marker
-            ids += end_ids
             spans = list(zip(batch["mention_start"][i], batch["mention_end"][i], strict=True))
-            starts = [first[s] for s, _ in spans]
-            ends = [max(after[e - 1], first[s] + 1) for s, e in spans]  # a word without subwords: one token
-            out["input_ids"].append(ids)
-            out["mention_start"].append(starts)
-            out["mention_end"].append(ends)
-            out["mention_anchor"].append([s - len(marker) for s in starts])
+            for key, value in marked_document(word_pieces(enc, i, len(words)), spans, specials, marker).items():
+                out[key].append(value)
         return out
 
     def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
@@ -325,7 +371,6 @@ class DocumentREDataModule(TaskDataModule[Document]):
         limit = self.settings.max_length
         return {"documents_windowed": sum(len(ids) > limit for ids in features["input_ids"])}
 
-    @property
     def collator(self) -> DocumentCollator:
         return DocumentCollator(
             pad_token_id=self.tokenizer.pad_token_id or 0,
@@ -336,59 +381,57 @@ class DocumentREDataModule(TaskDataModule[Document]):
         )
 
     def without_labels(self, example: Document) -> Document:
-        return Document(
-            title=example.title, words=example.words, sentence_starts=example.sentence_starts,
-            entities=example.entities, facts=(), evidence=(), candidate_pairs=example.candidate_pairs, labelled=False,
-        )  # fmt: skip
+        return dataclasses.replace(example, facts=(), evidence=(), labelled=False)
 
-    # ---- outputs -----------------------------------------------------------------------------------
-    def submission(self, split: str, predictions: dict[str, list[Any]]) -> list[dict[str, Any]]:
-        """CodaLab ``result.json`` rows of the predicted facts of ``split``."""
+    # ---- outputs -------------------------------------------------------------------------------------
+    def submission(self, examples: list[Document], predictions: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        """CodaLab ``result.json`` rows of the predicted facts of ``examples``."""
         vocab = self.vocabs["pair"]
         rows = []
-        for doc, predicted in zip(self.examples[split], predictions["pair"], strict=True):
+        for doc, predicted in zip(examples, predictions["pair"], strict=True):
             for h, t, r, score in predicted["facts"]:
                 rows.append({"title": doc.title, "h_idx": h, "t_idx": t, "r": vocab.label(r), "evidence": [],
                              "score": round(float(score), 6)})  # fmt: skip
         return rows
 
-    def write_predictions(self, run_dir: Path, split: str, predictions: dict[str, list[Any]]) -> list[Path]:
-        rows = self.submission(split, predictions)
+    def write_outputs(
+        self, run_dir: Path, split: str, examples: list[Document], predictions: dict[str, list[Any]]
+    ) -> list[Path]:
+        """The submission file; for labelled documents also the official scorer's figures and the PR curve."""
+        rows = self.submission(examples, predictions)
         result = run_dir / f"result_{split}.json"
         write_json_atomic(result, rows)
-        written = [result]
-        documents = self.examples[split]
-        if not all(doc.labelled for doc in documents):
-            return written
-        truth = [docred_json(doc) for doc in documents]
-        train = [docred_json(doc) for doc in self.examples.get("train", [])]
-        official = official_evaluate(rows, truth, train)
-        path = run_dir / f"official_{split}.json"
-        write_json_atomic(path, official)
-        written.append(path)
-        scores, correct, in_train, n_gold = self.candidate_arrays(split, predictions)
-        curve = curve_scores(scores, correct, in_train, n_gold)
+        if not self.is_labelled(examples):
+            return [result]
+        official = run_dir / f"official_{split}.json"
+        truth = [docred_json(doc) for doc in examples]
+        write_json_atomic(official, official_evaluate(rows, truth, [docred_json(doc) for doc in self._train]))
         png = run_dir / f"pr_curve_{split}.png"
+        self.plot_curve(png, split, examples, predictions)
+        return [result, official, png]
+
+    def plot_curve(self, png: Path, split: str, examples: list[Document], predictions: dict[str, list[Any]]) -> None:
+        """The precision-recall curve of every scored candidate, with and without the facts seen in training."""
+        curve = curve_scores(*self.candidate_arrays(examples, predictions))
         plot_pr_curve(
             png,
             {"all facts": (curve["precision"], curve["recall"]),
              "ignoring facts in train": (curve["ign_precision"], curve["recall"])},
             title=f"{split}: AUC {curve['auc']:.4f}, Ign AUC {curve['ign_auc']:.4f}",
         )  # fmt: skip
-        return [*written, png]
 
-    def candidate_arrays(self, split: str, predictions: dict[str, list[Any]]) -> tuple[Any, Any, Any, int]:
-        """(score, is gold, gold fact in train) of every scored (pair, relation) candidate of ``split``,
-        and the number of gold facts — the inputs of the seed's precision-recall sweep."""
-        import numpy as np
-
-        scores: list[Any] = []
-        correct: list[Any] = []
-        in_train: list[Any] = []
+    def candidate_arrays(
+        self, examples: list[Document], predictions: dict[str, list[Any]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """(score, is gold, gold fact in train) of every scored (pair, relation) candidate, each
+        ``[candidates]``, and the number of gold facts: the inputs of the seed's precision-recall sweep."""
+        scores: list[np.ndarray] = []
+        correct: list[np.ndarray] = []
+        in_train: list[np.ndarray] = []
         n_gold = 0
         vocab = self.vocabs["pair"]
-        for doc, predicted in zip(self.examples[split], predictions["pair"], strict=True):
-            facts = [(h, t, vocab.index(r), self._in_train(doc, h, t, r)) for h, t, r in doc.facts]
+        for doc, predicted in zip(examples, predictions["pair"], strict=True):
+            facts = [(h, t, vocab.index(r), self.seen_in_train(doc, h, t, r)) for h, t, r in doc.facts]
             gold, seen = gold_grid(predicted["pairs"], facts, vocab.num_labels)
             n_gold += len(doc.facts)
             scores.append(np.asarray(predicted["scores"], dtype=np.float32).reshape(-1))  # [pairs x (relations - 1)]
@@ -420,19 +463,15 @@ class DocumentREDataModule(TaskDataModule[Document]):
         """JSON lines, one document each: its ``title``, its ``entities`` (name of the first mention, type) and
         the predicted ``facts``: entity indices ``h_idx``/``t_idx`` and relation id ``r`` with ``score`` (the
         CodaLab fields), plus ``h_name``/``h_type``/``t_name``/``t_type`` and the readable ``r_name``."""
+        write_jsonl_atomic(path, self._raw_records(examples, predictions))
+
+    def _raw_records(self, examples: list[Document], predictions: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
         vocab = self.vocabs["pair"]
         names = self.relation_names()
-
-        def write(fh: Any) -> None:
-            for doc, predicted in zip(examples, predictions["pair"], strict=True):
-                entities = [{"name": entity.mentions[0].name, "type": entity.type} for entity in doc.entities]
-                facts = [
-                    _fact_record(h, t, vocab.label(r), float(s), entities, names) for h, t, r, s in predicted["facts"]
-                ]
-                record = {"title": doc.title, "entities": entities, "facts": facts}
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-        atomic_write(path, write)
+        for doc, predicted in zip(examples, predictions["pair"], strict=True):
+            entities = [{"name": entity.mentions[0].name, "type": entity.type} for entity in doc.entities]
+            facts = [_fact_record(h, t, vocab.label(r), float(s), entities, names) for h, t, r, s in predicted["facts"]]
+            yield {"title": doc.title, "entities": entities, "facts": facts}
 
 
 def _with_pairs(path: Path, documents: list[Document]) -> list[Document]:
@@ -461,17 +500,18 @@ def _fact_record(
     }  # fmt: skip
 
 
-class CdrDataModule(DocumentREDataModule):
+class CdrTask(DocumentRETask):
     """BioCreative V CDR in the ``*_filter.data`` layout (``train_filter.data``, ``dev_filter.data``,
     ``test_filter.data``): chemical -> disease candidate pairs as listed (``not_include`` skipped, as
     ATLOP does), one relation ``CID``."""
 
+    input_format = "cdr"
     default_files: ClassVar[dict[str, str | None]] = {
         "train": "train_filter.data", "validation": "dev_filter.data", "test": "test_filter.data",
     }  # fmt: skip
 
     def relations(self) -> dict[str, str]:
-        return {"CID": "chemical-induced disease"}
+        return {CDR_RELATION: "chemical-induced disease"}
 
     def read_documents(self, path: Path) -> tuple[list[Document], dict[str, int]]:
         return read_cdr(path)

@@ -1,11 +1,10 @@
-"""The DataModule machinery every relx task shares.
+"""``TaskDataModule``: the one DataModule, for every Task.
 
-A task's DataModule says how to read a split (pure: file -> typed examples, validated), how to
-build label vocabularies from training examples, how to turn examples into raw columns and encode
-them (run through ``datasets.Dataset.map``, cached on disk by content), how to collate features
-into its batch dataclass, and how to write predictions in its field's official format. This base
-does the rest: splits (dev carved from train when absent, training fractions), cached encoding,
-length-grouped loaders, the data summary of the run directory.
+It does what is the same for every task: reading the splits through the Task (in ``read``, called by
+``setup``, never by the constructor), label vocabularies (built from training data, or given from a
+checkpoint), a dev split carved from train when the data has none, training fractions, encoding through
+``datasets.map`` cached on disk by content, length-grouped DDP-aware loaders, and the data summary of the
+run directory.
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from abc import abstractmethod
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import datasets
 import lightning as L
@@ -25,9 +22,10 @@ from transformers import PreTrainedTokenizerBase
 
 from relx.data.sampler import LengthGroupedBatchSampler
 from relx.data.settings import DataSettings
-from relx.data.splits import carve_dev, take_fraction
+from relx.data.splits import take_fraction
 from relx.data.vocab import LabelVocab
 from relx.errors import DataFormatError
+from relx.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +34,62 @@ E = TypeVar("E")
 
 
 class TaskDataModule(L.LightningDataModule, Generic[E]):
-    """Shared machinery; see the module docstring for what a subclass provides.
+    """Splits, vocabularies, cached encoding and loaders of one ``task`` over ``data_dir``.
 
-    ``vocabs`` may be passed in (from a checkpoint): the training split is then optional, and
-    ``data_dir=None`` reads no files at all (prediction on raw text).
+    ``vocabs`` may be given (from a checkpoint): the training split is then optional, and ``data_dir=None``
+    reads no files at all (prediction on raw text, ``set_predict_examples``). ``read()`` reads the splits
+    and fixes the vocabularies; ``setup()`` also encodes every split not yet encoded.
     """
-
-    encoding_version: ClassVar[int] = 1  # bump in a subclass when its encoding changes (invalidates caches)
-    files: dict[str, str | None]  # split -> file name in data_dir, for tasks with one file a split
 
     def __init__(
         self,
+        task: Task[E],
         data_dir: str | Path | None,
         tokenizer: PreTrainedTokenizerBase,
         settings: DataSettings | None = None,
         vocabs: dict[str, LabelVocab] | None = None,
     ) -> None:
         super().__init__()
+        self.task = task
         self.data_dir = Path(data_dir) if data_dir is not None else None
         if self.data_dir is not None and not self.data_dir.is_dir():
             raise DataFormatError(self.data_dir, "data directory not found")
         self.tokenizer = tokenizer
         self.settings = settings or DataSettings()
+        self.task.attach(tokenizer, self.settings)
+        self.given_vocabs = vocabs
+        if vocabs is not None:
+            self.task.use_vocabs(vocabs)
         self.dev_carved = False
         self.read_stats: dict[str, dict[str, int]] = {}
         self.examples: dict[str, list[E]] = {}
+        self.features: dict[str, datasets.Dataset] = {}
+        self.encoding_stats: dict[str, dict[str, int]] = {}
+        self._read = False
+
+    @property
+    def vocabs(self) -> dict[str, LabelVocab]:
+        return self.task.vocabs
+
+    # ---- reading -------------------------------------------------------------------------------------
+    def read(self) -> None:
+        """Read every split of ``data_dir`` (once), fix the vocabularies, carve dev, take the training fraction."""
+        if self._read:
+            return
+        self._read = True
         for split in SPLITS if self.data_dir is not None else ():
-            found = self.read_split(split)
+            assert self.data_dir is not None
+            found = self.task.read_split(self.data_dir, split)
             if found is not None:
                 self.examples[split], self.read_stats[split] = found
-        if vocabs is None:
-            if "train" not in self.examples:
+        if self.given_vocabs is None:
+            if "train" not in self.examples or self.data_dir is None:
                 raise DataFormatError(
                     str(self.data_dir), f"no training split found (expected {self.describe_split('train')})"
                 )
-            vocabs = self.build_vocabs(self.examples["train"])
-            self.check_train_labels(self.examples["train"], vocabs)
-        self.vocabs = vocabs
+            vocabs = self.task.build_vocabs(self.data_dir, self.examples["train"])
+            self.task.check_train_labels(self.examples["train"], vocabs)
+            self.task.use_vocabs(vocabs)
         if "train" in self.examples:
             if "validation" not in self.examples:
                 if len(self.examples["train"]) < 2:
@@ -81,95 +98,45 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
                         f"{len(self.examples['train'])} training example(s) and no dev split to score on: "
                         "give a dev file or at least 2 training examples to carve one from",
                     )
-                self.examples["train"], self.examples["validation"] = self.carve_dev_split(self.examples["train"])
+                self.examples["train"], self.examples["validation"] = self.task.carve_dev(self.examples["train"])
                 self.dev_carved = True
             self.examples["train"] = take_fraction(
                 self.examples["train"], self.settings.train_fraction, self.settings.seed
             )
-        self.features: dict[str, datasets.Dataset] = {}
-        self.encoding_stats: dict[str, dict[str, int]] = {}
-
-    # ---- what a task provides ----------------------------------------------------------------------
-    @abstractmethod
-    def read_split(self, split: str) -> tuple[list[E], dict[str, int]] | None:
-        """(examples, reading statistics) of ``split`` in ``data_dir``, or ``None`` when absent."""
+            # after carving and subsetting: what the model is trained on (DocRED's Ign F1 facts)
+            self.task.learn_from_train(self.examples["train"])
 
     def describe_split(self, split: str) -> str:
-        """Where ``split`` is looked for, for messages."""
-        return str(Path(self.data_dir or ".") / (self.files.get(split) or f"<no {split} file configured>"))
+        return self.task.describe_split(self.data_dir, split)
 
-    def split_file(self, split: str) -> Path | None:
-        """The existing file of ``split`` (from ``files``), or ``None``."""
-        name = self.files.get(split)
-        if self.data_dir is None or not name or not (self.data_dir / name).exists():
-            return None
-        return self.data_dir / name
+    def has_split(self, split: str) -> bool:
+        self.read()
+        return split in self.examples
 
-    @abstractmethod
-    def build_vocabs(self, train: list[E]) -> dict[str, LabelVocab]:
-        """Label vocabularies from the training data (and label files, where the format has them)."""
+    def is_labelled(self, split: str) -> bool:
+        """Whether ``split`` has gold labels to score (DocRED's official test file has none)."""
+        self.read()
+        return self.task.is_labelled(self.examples.get(split, []))
 
-    def check_train_labels(self, train: list[E], vocabs: dict[str, LabelVocab]) -> None:
-        """Raise ``DataFormatError`` when a training label is not a class (e.g. a label file mismatch)."""
+    def set_predict_examples(self, examples: list[E]) -> None:
+        """Examples to predict (gold labels, if any, are dropped)."""
+        self.read()
+        self.examples["predict"] = [self.task.without_labels(ex) for ex in examples]
+        self.features.pop("predict", None)
 
-    @abstractmethod
-    def columns(self, examples: list[E], split: str) -> dict[str, list[Any]]:
-        """Raw columns of ``examples`` (label ids included) for ``datasets.Dataset.from_dict``."""
-
-    @abstractmethod
-    def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        """Batched ``map`` function: raw columns -> model features (must include ``input_ids``)."""
-
-    @abstractmethod
-    def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
-        """What encoding could not keep (truncated words, examples that do not fit), for the summary."""
-
-    @property
-    @abstractmethod
-    def collator(self) -> Callable[[list[dict[str, Any]]], Any]:
-        """Features -> the task's batch dataclass."""
-
-    @abstractmethod
-    def without_labels(self, example: E) -> E:
-        """The example with its gold labels removed (for prediction)."""
-
-    @abstractmethod
-    def write_predictions(self, run_dir: Path, split: str, predictions: dict[str, list[Any]]) -> list[Path]:
-        """Write ``split``'s predictions in the field's official format; return the paths written."""
-
-    @abstractmethod
-    def read_raw(self, path: str | Path) -> list[E]:
-        """Unlabelled inputs for ``relx.predict``."""
-
-    @abstractmethod
-    def write_raw_predictions(self, path: Path, examples: list[E], predictions: dict[str, list[Any]]) -> None:
-        """JSON lines for ``relx.predict``."""
-
-    def keep_for_training(self, features: datasets.Dataset) -> datasets.Dataset:
-        """Training features to keep (e.g. drop examples that cannot be encoded); default: all."""
-        return features
-
-    def carve_dev_split(self, train: list[E]) -> tuple[list[E], list[E]]:
-        """(train, dev) when the data has no dev split; default: a deterministic share of the examples."""
-        return carve_dev(train, self.settings.dev_fraction, self.settings.seed)
-
-    def fingerprint_extra(self) -> Any:
-        """Settings of the subclass that change its features (part of the cache key)."""
-        return None
-
-    # ---- shared ------------------------------------------------------------------------------------
+    # ---- encoding ------------------------------------------------------------------------------------
     def _fingerprint(self, split: str, examples: list[E]) -> str:
         h = hashlib.sha1()
         key = [
-            type(self).__name__,
-            self.encoding_version,
+            type(self.task).__name__,
+            self.task.encoding_version,
             self.tokenizer.name_or_path,
             len(self.tokenizer),
             self.settings.max_length,
             self.settings.subword,
             split,
             {k: v.to_dict() for k, v in self.vocabs.items()},
-            self.fingerprint_extra(),
+            self.task.fingerprint(),
         ]
         h.update(json.dumps(key, default=str).encode())
         for ex in examples:
@@ -178,23 +145,25 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
 
     def encode_split(self, split: str, examples: list[E]) -> datasets.Dataset:
         """Features of ``examples`` (cached on disk under ``cache_dir``, keyed by content and settings)."""
-        raw = datasets.Dataset.from_dict({**self.columns(examples, split), "example_id": list(range(len(examples)))})
+        columns = self.task.columns(examples, split)
+        raw = datasets.Dataset.from_dict({**columns, "example_id": list(range(len(examples)))})
         cache_file = None
         if self.settings.cache_dir:
             cache_dir = Path(self.settings.cache_dir).expanduser()
             cache_dir.mkdir(parents=True, exist_ok=True)
-            cache_file = str(cache_dir / f"{type(self).__name__}-{self._fingerprint(split, examples)}.arrow")
+            cache_file = str(cache_dir / f"{type(self.task).__name__}-{self._fingerprint(split, examples)}.arrow")
         features = raw.map(
-            self.encode,
+            self.task.encode,
             batched=True,
             cache_file_name=cache_file,
             load_from_cache_file=cache_file is not None,
             desc=f"tokenising {split}",
         )
-        self.encoding_stats[split] = self.count_encoding_losses(features)
-        return self.keep_for_training(features) if split == "train" else features
+        self.encoding_stats[split] = self.task.count_encoding_losses(features)
+        return self.task.keep_for_training(features) if split == "train" else features
 
     def setup(self, stage: str | None = None) -> None:
+        self.read()
         pending = [split for split in self.examples if split not in self.features]
         for split in pending:
             self.features[split] = self.encode_split(split, self.examples[split])
@@ -218,9 +187,13 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
                 **self.read_stats.get(split, {}),
                 **self.encoding_stats.get(split, {}),
             }
+            if split in self.features:
+                summary[split].update(self.task.summarize_features(split, self.features[split]))
+        summary.update(self.task.summary())
         summary["unseen_labels"] = {k: list(v.unseen) for k, v in self.vocabs.items() if v.unseen}
         return summary
 
+    # ---- loaders -------------------------------------------------------------------------------------
     def loader(self, split: str, shuffle: bool = False, shard: bool = True) -> DataLoader:
         """DataLoader of ``split``; ``shard=False`` gives every example to this process even under DDP
         (single-process prediction after distributed training)."""
@@ -235,7 +208,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         return DataLoader(
             features,  # type: ignore[arg-type]
             batch_sampler=sampler,
-            collate_fn=self.collator,
+            collate_fn=self.task.collator(),
             num_workers=self.settings.num_workers,
             persistent_workers=self.settings.num_workers > 0,
         )
@@ -247,21 +220,13 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         return self.loader("validation")
 
     def test_dataloader(self) -> DataLoader:
-        if "test" not in self.examples:
+        if not self.has_split("test"):
             raise DataFormatError(str(self.data_dir), f"no test split found (expected {self.describe_split('test')})")
         return self.loader("test")
 
     def predict_dataloader(self) -> DataLoader:
         return self.loader("predict")
 
-    def set_predict_examples(self, examples: list[E]) -> None:
-        """Examples to predict (gold labels, if any, are dropped)."""
-        self.examples["predict"] = [self.without_labels(ex) for ex in examples]
-        self.features.pop("predict", None)
-
-    def has_split(self, split: str) -> bool:
-        return split in self.examples
-
-    def is_labelled(self, split: str) -> bool:
-        """Whether ``split`` has gold labels to score (DocRED's official test file has none)."""
-        return True
+    def write_outputs(self, run_dir: Path, split: str, predictions: dict[str, list[Any]]) -> list[Path]:
+        """``split``'s predictions in the task's official files."""
+        return self.task.write_outputs(run_dir, split, self.examples[split], predictions)

@@ -1,5 +1,5 @@
-"""Machine reading comprehension DataModules: extractive QA (CMRC 2018, DRCD) and multiple choice
-(C3, context selection).
+"""Machine reading comprehension tasks: extractive QA (CMRC 2018, DRCD) and multiple choice (C3, context
+selection).
 
 Extractive QA: a feature row is one question with *all* its windows. A context longer than
 ``max_length`` is cut by the tokenizer into windows that overlap by ``data.doc_stride`` tokens
@@ -15,21 +15,18 @@ truncated). The collator flattens them to ``[batch * choices, seq]`` and marks p
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-from collections.abc import Callable
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import torch
 from torch import Tensor
-from transformers import PreTrainedTokenizerBase
 
-from relx.data.base import TaskDataModule
-from relx.data.batch import IGNORE_INDEX, pad_rows
+from relx.data.batch import IGNORE_INDEX, EncodedBatch, encoded_inputs, example_ids
 from relx.data.mrc import (
     ChoiceExample,
     QAExample,
@@ -39,79 +36,76 @@ from relx.data.mrc import (
     read_selection,
     read_squad,
 )
-from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError, DataFormatError
-from relx.io import atomic_write, write_json_atomic
+from relx.io import write_json_atomic, write_jsonl_atomic
+from relx.tasks.base import Task
 
 log = logging.getLogger(__name__)
 MAX_CHOICES = 64
 
 
-def segment_ids(rows: list[list[int]], shape: torch.Size) -> Tensor | None:
-    """Padded ``[rows, seq]`` segment ids, or ``None`` when the tokenizer gives none (RoBERTa-style models)."""
-    if not rows or any(len(r) == 0 for r in rows):
-        return None
-    out = torch.zeros(shape, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
-    return out
+def segment_rows(rows: list[list[int]]) -> list[list[int]] | None:
+    """``rows`` of segment ids, or ``None`` when the tokenizer gives none (RoBERTa-style models: empty rows)."""
+    return rows if rows and all(rows) else None
 
 
 # ---- extractive QA ---------------------------------------------------------------------------------
-@dataclass
-class SpanBatch:
+@dataclass(kw_only=True)
+class SpanBatch(EncodedBatch):
     """Questions with all their windows.
 
-    ``input_ids``/``attention_mask``/``offsets`` are per window: ``[windows, seq]`` and
+    ``input_ids``/``attention_mask``/``token_type_ids`` are per window, ``[windows, seq]``; ``offsets``
     ``[windows, seq, 2]`` (character span of each context token, ``-1`` elsewhere); ``window_example``
-    ``[windows]``: the batch row of each window; ``start_positions``/``end_positions`` ``[windows]``
-    (the CLS position where the window lacks the answer) when labelled; ``example_ids`` ``[batch]``;
-    ``contexts`` and gold ``answers`` per row (ragged, for the metrics).
+    ``[windows]``: the batch row of each window; ``start_positions``/``end_positions`` ``[windows]`` (the
+    CLS position where the window lacks the answer) when labelled; ``example_ids`` ``[batch]``; ``contexts``
+    and gold ``answers`` per row (ragged, for the metrics). Its length is the number of questions.
     """
 
-    input_ids: Tensor
-    attention_mask: Tensor
     offsets: Tensor
     window_example: Tensor
-    example_ids: Tensor
     contexts: list[str] = field(default_factory=list)
     answers: list[list[str]] = field(default_factory=list)
     start_positions: Tensor | None = None
     end_positions: Tensor | None = None
-    token_type_ids: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.example_ids.shape[0])
 
 
 class SpanCollator:
+    """Every window of every question of the batch, padded alike (optionally to a multiple, e.g. 8)."""
+
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int = 1) -> None:
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, features: list[dict[str, Any]]) -> SpanBatch:
         windows = [w for f in features for w in f["input_ids"]]
-        input_ids = pad_rows(windows, self.pad_token_id, self.pad_to_multiple_of)
-        offsets = torch.full((*input_ids.shape, 2), -1, dtype=torch.long)
+        segments = segment_rows([s for f in features for s in f.get("token_type_ids", [])])
+        inputs = encoded_inputs(windows, self.pad_token_id, self.pad_to_multiple_of, segments)
+        offsets = torch.full((*inputs["input_ids"].shape, 2), -1, dtype=torch.long)
         for i, window_offsets in enumerate(o for f in features for o in f["offsets"]):
             offsets[i, : len(window_offsets)] = torch.as_tensor(window_offsets, dtype=torch.long).view(-1, 2)
         labelled = all(f["start_positions"] for f in features)
         return SpanBatch(
-            input_ids=input_ids,
-            attention_mask=pad_rows([[1] * len(w) for w in windows], 0, self.pad_to_multiple_of),
+            **inputs,
             offsets=offsets,
             window_example=torch.tensor([row for row, f in enumerate(features) for _ in f["input_ids"]]),
-            example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
+            example_ids=example_ids(features),
             contexts=[f["context"] for f in features],
             answers=[list(f["answers"]) for f in features],
             start_positions=torch.tensor([p for f in features for p in f["start_positions"]]) if labelled else None,
             end_positions=torch.tensor([p for f in features for p in f["end_positions"]]) if labelled else None,
-            token_type_ids=segment_ids([s for f in features for s in f.get("token_type_ids", [])], input_ids.shape),
         )
 
 
-class SpanQADataModule(TaskDataModule[QAExample]):
+def answer_texts(examples: Sequence[QAExample], predictions: Mapping[str, list[Any]]) -> list[str]:
+    """The answer text of each predicted ``span`` (character start, exclusive end) in its example's context."""
+    return [ex.context[s:e] for ex, (s, e) in zip(examples, predictions["span"], strict=True)]
+
+
+class SpanQATask(Task[QAExample]):
     """SQuAD-style extractive QA (CMRC 2018, DRCD). ``files``: split -> file name; ``max_query_length``:
     questions are cut to this many tokens; a missing dev split is carved from train by whole articles.
 
@@ -119,48 +113,62 @@ class SpanQADataModule(TaskDataModule[QAExample]):
     official scripts read them: ``predictions_<split>.json`` ``{question id: answer text}``.
     """
 
+    label_spaces = ("span",)
+    input_format = "span_qa"
     encoding_version = 2  # 2: segment ids (token_type_ids) of the pairs
 
-    def __init__(
-        self,
-        data_dir: str | Path | None,
-        tokenizer: PreTrainedTokenizerBase,
-        files: dict[str, str | None],
-        max_query_length: int = 64,
-        settings: DataSettings | None = None,
-        vocabs: dict[str, LabelVocab] | None = None,
-    ) -> None:
-        self.files = dict(files)
+    def __init__(self, name: str, files: Mapping[str, str | None], max_query_length: int = 64, **common: Any):
+        super().__init__(name, files, **common)
         self.max_query_length = max_query_length
-        super().__init__(data_dir, tokenizer, settings, vocabs)
-        if not getattr(tokenizer, "is_fast", False):
+
+    # ---- settings --------------------------------------------------------------------------------
+    @property
+    def context_room(self) -> int:
+        """Context tokens a window holds at least: ``max_length`` less the question and 3 special tokens."""
+        return self.settings.max_length - self.max_query_length - 3
+
+    @property
+    def doc_stride(self) -> int:
+        """``data.doc_stride``, at most half of a window's context: consecutive windows must advance."""
+        return min(self.settings.doc_stride, self.context_room // 2)
+
+    def check_settings(self) -> None:
+        """A fast tokenizer (character offsets) and room for context after the question; a too large
+        ``data.doc_stride`` is clamped (``doc_stride``), with a warning."""
+        if not getattr(self.tokenizer, "is_fast", False):
             raise ConfigError("span QA needs a fast tokenizer (character offsets)")
-        room = self.settings.max_length - max_query_length - 3  # context tokens of a window, at least
-        if room < 8:
+        if self.context_room < 8:
             raise ConfigError(
                 f"data.max_length ({self.settings.max_length}) leaves no room for context after "
-                f"max_query_length ({max_query_length}) tokens of question"
+                f"max_query_length ({self.max_query_length}) tokens of question"
             )
-        # Consecutive windows must advance: the stride is at most half of a window's context.
-        self.doc_stride = min(self.settings.doc_stride, room // 2)
         if self.doc_stride != self.settings.doc_stride:
             log.warning(
                 "data.doc_stride=%d is too large for data.max_length=%d: using %d",
                 self.settings.doc_stride, self.settings.max_length, self.doc_stride,
             )  # fmt: skip
-        self._collator = SpanCollator(tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
 
-    def read_split(self, split: str) -> tuple[list[QAExample], dict[str, int]] | None:
-        path = self.split_file(split)
+    # ---- reading ---------------------------------------------------------------------------------
+    def read_split(self, data_dir: Path, split: str) -> tuple[list[QAExample], dict[str, int]] | None:
+        path = self.split_file(data_dir, split)
         return None if path is None else read_squad(path, training=split == "train")
 
-    def build_vocabs(self, train: list[QAExample]) -> dict[str, LabelVocab]:
-        return {"span": LabelVocab(["start", "end"])}
-
-    def carve_dev_split(self, train: list[QAExample]) -> tuple[list[QAExample], list[QAExample]]:
+    def carve_dev(self, train: list[QAExample]) -> tuple[list[QAExample], list[QAExample]]:
+        """Whole articles go to dev: no context is shared between the two splits."""
         return carve_by_article(train, self.settings.dev_fraction, self.settings.seed)
 
-    def fingerprint_extra(self) -> Any:
+    def read_raw(self, path: str | Path) -> list[QAExample]:
+        """A SQuAD-style file (answers, if present, are ignored for prediction)."""
+        return read_squad(path)[0]
+
+    def without_labels(self, example: QAExample) -> QAExample:
+        return replace(example, answers=(), answer_starts=())
+
+    def build_vocabs(self, data_dir: Path, train: list[QAExample]) -> dict[str, LabelVocab]:
+        return {"span": LabelVocab(["start", "end"])}
+
+    # ---- encoding --------------------------------------------------------------------------------
+    def fingerprint(self) -> Any:
         return [self.doc_stride, self.max_query_length]
 
     def columns(self, examples: list[QAExample], split: str) -> dict[str, list[Any]]:
@@ -172,6 +180,7 @@ class SpanQADataModule(TaskDataModule[QAExample]):
         }
 
     def _cut_questions(self, questions: list[str]) -> list[str]:
+        """Each question cut after its ``max_query_length``-th token (at a character boundary)."""
         enc = self.tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
         return [
             q if len(offs) <= self.max_query_length else q[: offs[self.max_query_length - 1][1]]
@@ -179,6 +188,9 @@ class SpanQADataModule(TaskDataModule[QAExample]):
         ]
 
     def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """Per question, its windows: ``input_ids``/``token_type_ids`` ``[windows][seq]``, ``offsets``
+        ``[windows][seq][2]``, gold ``start_positions``/``end_positions`` ``[windows]`` (empty when
+        unlabelled) and ``answer_windows`` (how many windows hold the whole answer)."""
         questions = self._cut_questions([q.lstrip() for q in batch["question"]])
         enc = self.tokenizer(
             questions,
@@ -228,74 +240,63 @@ class SpanQADataModule(TaskDataModule[QAExample]):
             "answer_in_no_window": sum(t and a == 0 for t, a in zip(trainable, features["answer_windows"], strict=True))
         }
 
-    def data_summary(self) -> dict[str, Any]:
-        """The shared summary plus windows per split and the stride used."""
-        summary = super().data_summary()
-        summary["doc_stride"] = self.doc_stride
-        for split, features in self.features.items():
-            if split in summary:
-                windows = [len(w) for w in features["input_ids"]]
-                summary[split].update(windows=sum(windows), multi_window_examples=sum(w > 1 for w in windows))
-        return summary
-
     def keep_for_training(self, features: datasets.Dataset) -> datasets.Dataset:
         """Questions without a verified answer position teach nothing; they are left out of training."""
         keep = [i for i, starts in enumerate(features["answer_starts"]) if any(s >= 0 for s in starts)]
         return features if len(keep) == len(features) else features.select(keep)
 
-    @property
-    def collator(self) -> Callable[[list[dict[str, Any]]], SpanBatch]:
-        return self._collator
+    def summarize_features(self, split: str, features: datasets.Dataset) -> dict[str, Any]:
+        """Windows of the split, and how many questions needed more than one."""
+        windows = [len(w) for w in features["input_ids"]]
+        return {"windows": sum(windows), "multi_window_examples": sum(w > 1 for w in windows)}
 
-    def without_labels(self, example: QAExample) -> QAExample:
-        return replace(example, answers=(), answer_starts=())
+    def summary(self) -> dict[str, Any]:
+        return {"doc_stride": self.doc_stride}
 
-    def answers_of(self, examples: list[QAExample], predictions: dict[str, list[Any]]) -> list[str]:
-        return [ex.context[s:e] for ex, (s, e) in zip(examples, predictions["span"], strict=True)]
+    def collator(self) -> SpanCollator:
+        return SpanCollator(self.tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
 
-    def write_predictions(self, run_dir: Path, split: str, predictions: dict[str, list[Any]]) -> list[Path]:
-        examples = self.examples[split]
-        answers = self.answers_of(examples, predictions)
+    # ---- outputs ---------------------------------------------------------------------------------
+    def write_outputs(
+        self, run_dir: Path, split: str, examples: list[QAExample], predictions: dict[str, list[Any]]
+    ) -> list[Path]:
+        """``predictions_<split>.json``: ``{question id: answer text}``, what the CMRC/DRCD scripts read."""
         path = run_dir / f"predictions_{split}.json"
+        answers = answer_texts(examples, predictions)
         write_json_atomic(path, {ex.id: a for ex, a in zip(examples, answers, strict=True)})
         return [path]
 
-    def read_raw(self, path: str | Path) -> list[QAExample]:
-        """A SQuAD-style file (answers, if present, are ignored for prediction)."""
-        return read_squad(path)[0]
-
     def write_raw_predictions(self, path: Path, examples: list[QAExample], predictions: dict[str, list[Any]]) -> None:
-        answers = self.answers_of(examples, predictions)
-
-        def write(fh: Any) -> None:
-            for ex, (start, _), answer in zip(examples, predictions["span"], answers, strict=True):
-                record = {"id": ex.id, "question": ex.question, "answer": answer, "answer_start": start}
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-        atomic_write(path, write)
+        answers = answer_texts(examples, predictions)
+        write_jsonl_atomic(
+            path,
+            (
+                {"id": ex.id, "question": ex.question, "answer": answer, "answer_start": start}
+                for ex, (start, _), answer in zip(examples, predictions["span"], answers, strict=True)
+            ),
+        )
 
 
 # ---- multiple choice -------------------------------------------------------------------------------
-@dataclass
-class ChoiceBatch:
+@dataclass(kw_only=True)
+class ChoiceBatch(EncodedBatch):
     """Questions with their candidates, flattened for the encoder.
 
-    ``input_ids``/``attention_mask`` ``[batch * choices, seq]``; ``choice_mask`` ``[batch, choices]``
-    (false for padded candidates); ``choice_labels`` ``[batch]`` when labelled; ``example_ids`` ``[batch]``.
+    ``input_ids``/``attention_mask``/``token_type_ids`` ``[batch * choices, seq]``; ``choice_mask``
+    ``[batch, choices]`` (false for padded candidates); ``choice_labels`` ``[batch]`` when labelled;
+    ``example_ids`` ``[batch]``. Its length is the number of questions.
     """
 
-    input_ids: Tensor
-    attention_mask: Tensor
     choice_mask: Tensor
-    example_ids: Tensor
     choice_labels: Tensor | None = None
-    token_type_ids: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.example_ids.shape[0])
 
 
 class ChoiceCollator:
+    """Every question padded to the most candidates of the batch, every pair to the longest pair."""
+
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int = 1) -> None:
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of
@@ -303,56 +304,46 @@ class ChoiceCollator:
     def __call__(self, features: list[dict[str, Any]]) -> ChoiceBatch:
         width = max(len(f["input_ids"]) for f in features)
         rows: list[list[int]] = []
-        attention: list[list[int]] = []
         segments: list[list[int]] = []
         for f in features:
             pairs = list(f["input_ids"])
+            # A padded candidate is one token it attends to (an all-masked row would give NaN attention).
             rows += pairs + [[self.pad_token_id]] * (width - len(pairs))
             segments += list(f.get("token_type_ids") or [[] for _ in pairs]) + [[0]] * (width - len(pairs))
-            # A padded candidate attends to one token (an all-masked row would give NaN attention).
-            attention += [[1] * len(p) for p in pairs] + [[1]] * (width - len(pairs))
         labelled = all(f["label_id"] != IGNORE_INDEX for f in features)
-        input_ids = pad_rows(rows, self.pad_token_id, self.pad_to_multiple_of)
         return ChoiceBatch(
-            input_ids=input_ids,
-            attention_mask=pad_rows(attention, 0, self.pad_to_multiple_of),
+            **encoded_inputs(rows, self.pad_token_id, self.pad_to_multiple_of, segment_rows(segments)),
             choice_mask=torch.tensor([[i < len(f["input_ids"]) for i in range(width)] for f in features]),
-            example_ids=torch.tensor([f["example_id"] for f in features], dtype=torch.long),
+            example_ids=example_ids(features),
             choice_labels=torch.tensor([f["label_id"] for f in features], dtype=torch.long) if labelled else None,
-            token_type_ids=segment_ids(segments, input_ids.shape),
         )
 
 
-class ChoiceDataModule(TaskDataModule[ChoiceExample]):
+class ChoiceTask(Task[ChoiceExample]):
     """Shared machinery of multiple-choice tasks. Vocabulary ``choice``: candidate positions ``"0"`` ..
     ``"63"`` (``MAX_CHOICES``): the head scores any number of candidates, so a model trained on 4 can
-    choose among all paragraphs of an article."""
+    choose among all paragraphs of an article. A missing dev split is carved from train by whole articles.
 
+    Subclasses give ``read_split``, ``read_raw``, ``pairs`` (the two texts of a candidate) and which of
+    them ``truncation`` cuts.
+    """
+
+    label_spaces = ("choice",)
     encoding_version = 2  # 2: segment ids (token_type_ids) of the pairs
+    truncation: ClassVar[str] = "only_second"
 
-    def __init__(
-        self,
-        data_dir: str | Path | None,
-        tokenizer: PreTrainedTokenizerBase,
-        files: dict[str, str | None],
-        settings: DataSettings | None = None,
-        vocabs: dict[str, LabelVocab] | None = None,
-    ) -> None:
-        self.files = dict(files)
-        super().__init__(data_dir, tokenizer, settings, vocabs)
-        self._collator = ChoiceCollator(tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
-
-    def build_vocabs(self, train: list[ChoiceExample]) -> dict[str, LabelVocab]:
-        return {"choice": LabelVocab([str(i) for i in range(MAX_CHOICES)])}
-
-    def carve_dev_split(self, train: list[ChoiceExample]) -> tuple[list[ChoiceExample], list[ChoiceExample]]:
-        return carve_by_article(train, self.settings.dev_fraction, self.settings.seed)
-
+    @abstractmethod
     def pairs(self, question: str, candidate: str, passage: str) -> tuple[str, str]:
         """The (first, second) texts encoding one candidate."""
-        raise NotImplementedError
 
-    truncation = "only_second"
+    def carve_dev(self, train: list[ChoiceExample]) -> tuple[list[ChoiceExample], list[ChoiceExample]]:
+        return carve_by_article(train, self.settings.dev_fraction, self.settings.seed)
+
+    def without_labels(self, example: ChoiceExample) -> ChoiceExample:
+        return replace(example, label=None, answers=())
+
+    def build_vocabs(self, data_dir: Path, train: list[ChoiceExample]) -> dict[str, LabelVocab]:
+        return {"choice": LabelVocab([str(i) for i in range(MAX_CHOICES)])}
 
     def columns(self, examples: list[ChoiceExample], split: str) -> dict[str, list[Any]]:
         for ex in examples:
@@ -368,6 +359,8 @@ class ChoiceDataModule(TaskDataModule[ChoiceExample]):
         }
 
     def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """Per question, its candidates' pairs: ``input_ids``/``token_type_ids`` ``[candidates][seq]``, and
+        ``truncated_pairs`` (how many reached ``max_length``)."""
         firsts, seconds, owners = [], [], []
         for row, (question, candidates, passage) in enumerate(
             zip(batch["question"], batch["candidates"], batch["passage"], strict=True)
@@ -390,14 +383,11 @@ class ChoiceDataModule(TaskDataModule[ChoiceExample]):
     def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
         return {"truncated_pairs": sum(features["truncated_pairs"])}
 
-    @property
-    def collator(self) -> Callable[[list[dict[str, Any]]], ChoiceBatch]:
-        return self._collator
-
-    def without_labels(self, example: ChoiceExample) -> ChoiceExample:
-        return replace(example, label=None, answers=())
+    def collator(self) -> ChoiceCollator:
+        return ChoiceCollator(self.tokenizer.pad_token_id or 0, self.settings.pad_to_multiple_of)
 
     def _records(self, examples: list[ChoiceExample], predictions: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        """One record a question: the chosen position, the gold one, C3's chosen answer, the probabilities."""
         probs = predictions.get("choice_probs")
         records = []
         for i, ex in enumerate(examples):
@@ -410,55 +400,49 @@ class ChoiceDataModule(TaskDataModule[ChoiceExample]):
             records.append(record)
         return records
 
-    def write_predictions(self, run_dir: Path, split: str, predictions: dict[str, list[Any]]) -> list[Path]:
+    def write_outputs(
+        self, run_dir: Path, split: str, examples: list[ChoiceExample], predictions: dict[str, list[Any]]
+    ) -> list[Path]:
+        """``predictions_<split>.jsonl``, the records of ``write_raw_predictions``."""
         path = run_dir / f"predictions_{split}.jsonl"
-        self.write_raw_predictions(path, self.examples[split], predictions)
+        self.write_raw_predictions(path, examples, predictions)
         return [path]
 
     def write_raw_predictions(
         self, path: Path, examples: list[ChoiceExample], predictions: dict[str, list[Any]]
     ) -> None:
-        records = self._records(examples, predictions)
-        atomic_write(path, lambda fh: fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        write_jsonl_atomic(path, self._records(examples, predictions))
 
 
-class C3DataModule(ChoiceDataModule):
+class C3Task(ChoiceTask):
     """C3 (C3-M and C3-D): ``files`` maps split -> the middle of ``c3-<subset>-<name>.json`` for each of
     ``subsets``; every existing file of a split is read. Each candidate is encoded as
     ``[CLS] passage [SEP] question candidate [SEP]``, the passage truncated."""
 
+    input_format = "choice"
     truncation = "only_first"
 
     def __init__(
-        self,
-        data_dir: str | Path | None,
-        tokenizer: PreTrainedTokenizerBase,
-        files: dict[str, str | None],
-        subsets: list[str] | tuple[str, ...] = ("m", "d"),
-        settings: DataSettings | None = None,
-        vocabs: dict[str, LabelVocab] | None = None,
+        self, name: str, files: Mapping[str, str | None], subsets: Sequence[str] = ("m", "d"), **common: Any
     ) -> None:
+        super().__init__(name, files, **common)
         self.subsets = list(subsets)
-        super().__init__(data_dir, tokenizer, files, settings, vocabs)
 
-    def _paths(self, split: str) -> list[Path]:
+    def _paths(self, data_dir: Path, split: str) -> list[Path]:
         name = self.files.get(split)
-        if self.data_dir is None or not name:
+        if not name:
             return []
-        return [p for s in self.subsets if (p := self.data_dir / f"c3-{s}-{name}.json").is_file()]
+        return [p for s in self.subsets if (p := data_dir / f"c3-{s}-{name}.json").is_file()]
 
-    def describe_split(self, split: str) -> str:
+    def describe_split(self, data_dir: Path | None, split: str) -> str:
         name = self.files.get(split) or f"<no {split} file configured>"
-        return ", ".join(str(Path(self.data_dir or ".") / f"c3-{s}-{name}.json") for s in self.subsets)
+        return ", ".join(str(Path(data_dir or ".") / f"c3-{s}-{name}.json") for s in self.subsets)
 
-    def read_split(self, split: str) -> tuple[list[ChoiceExample], dict[str, int]] | None:
-        paths = self._paths(split)
+    def read_split(self, data_dir: Path, split: str) -> tuple[list[ChoiceExample], dict[str, int]] | None:
+        paths = self._paths(data_dir, split)
         if not paths:
             return None
-        examples: list[ChoiceExample] = []
-        for path in paths:
-            examples += read_c3(path)[0]
-        return examples, {}
+        return [ex for path in paths for ex in read_c3(path)[0]], {}
 
     def pairs(self, question: str, candidate: str, passage: str) -> tuple[str, str]:
         return passage, f"{question} {candidate}"
@@ -467,58 +451,45 @@ class C3DataModule(ChoiceDataModule):
         return read_c3(path)[0]
 
 
-class ContextSelectionDataModule(ChoiceDataModule):
+class ContextSelectionTask(ChoiceTask):
     """Context selection (seed 003's first stage): which candidate paragraph answers the question.
     Reads seed 003's layout (``context_file`` + question lists) or a SQuAD-style file (the answer's
     paragraph + up to 3 other paragraphs of its article, chosen deterministically). Each candidate is
     encoded as ``[CLS] question [SEP] paragraph [SEP]``, the paragraph truncated."""
 
+    input_format = "selection"
+
     def __init__(
-        self,
-        data_dir: str | Path | None,
-        tokenizer: PreTrainedTokenizerBase,
-        files: dict[str, str | None],
-        context_file: str | None = "context.json",
-        settings: DataSettings | None = None,
-        vocabs: dict[str, LabelVocab] | None = None,
+        self, name: str, files: Mapping[str, str | None], context_file: str | None = "context.json", **common: Any
     ) -> None:
+        super().__init__(name, files, **common)
         self.context_file = context_file
-        super().__init__(data_dir, tokenizer, files, settings, vocabs)
 
-    def _contexts_path(self, near: Path | None = None) -> Path | None:
-        base = self.data_dir or (near.parent if near is not None else None)
-        return base / self.context_file if base is not None and self.context_file else None
+    def _contexts_path(self, folder: Path) -> Path | None:
+        """The paragraphs file in ``folder`` (``None`` without a ``context_file``: SQuAD-style input)."""
+        return folder / self.context_file if self.context_file else None
 
-    def read_split(self, split: str) -> tuple[list[ChoiceExample], dict[str, int]] | None:
-        path = self.split_file(split)
-        return None if path is None else read_selection(path, self._contexts_path(), training=split == "train")
+    def read_split(self, data_dir: Path, split: str) -> tuple[list[ChoiceExample], dict[str, int]] | None:
+        path = self.split_file(data_dir, split)
+        return None if path is None else read_selection(path, self._contexts_path(data_dir), training=split == "train")
 
     def pairs(self, question: str, candidate: str, passage: str) -> tuple[str, str]:
         return question, candidate
 
     def read_raw(self, path: str | Path) -> list[ChoiceExample]:
-        """Seed 003's layout, or a SQuAD-style file with every paragraph of the article as a candidate."""
-        return read_questions(path, self._contexts_path(Path(path)))
-
-
-def write_answers(json_path: Path, csv_path: Path, ids: list[str], answers: list[str]) -> None:
-    """Answers as ``{id: answer}`` JSON (what the CMRC/DRCD scripts read) and as CSV ``id,answer``."""
-    write_json_atomic(json_path, dict(zip(ids, answers, strict=True)))
-
-    def write(fh: Any) -> None:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["id", "answer"])
-        writer.writerows(zip(ids, answers, strict=True))
-
-    atomic_write(csv_path, write)
+        """Seed 003's layout (the paragraphs file beside ``path``), or a SQuAD-style file with every
+        paragraph of the article as a candidate."""
+        return read_questions(path, self._contexts_path(Path(path).parent))
 
 
 __all__ = [
-    "C3DataModule",
+    "MAX_CHOICES",
+    "C3Task",
     "ChoiceBatch",
-    "ChoiceDataModule",
-    "ContextSelectionDataModule",
+    "ChoiceCollator",
+    "ChoiceTask",
+    "ContextSelectionTask",
     "SpanBatch",
-    "SpanQADataModule",
-    "write_answers",
+    "SpanCollator",
+    "SpanQATask",
 ]

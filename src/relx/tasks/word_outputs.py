@@ -1,4 +1,4 @@
-"""Prediction files in the formats the field's scorers read.
+"""Prediction files of the word-level tasks, in the formats the field's scorers read.
 
 - NER / slots: CoNLL lines ``word gold pred`` with a blank line between sentences (conlleval reads it).
 - Intent + slots: JSON lines with gold and predicted intent and slots.
@@ -12,42 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from seqeval.metrics import classification_report
 from seqeval.metrics.sequence_labeling import get_entities
 
-from relx.data.batch import IGNORE_INDEX
 from relx.data.examples import WordExample
-from relx.data.vocab import LabelVocab
 from relx.io import atomic_write, write_json_atomic
-
-
-def gather_predictions(
-    outputs: Sequence[dict[str, torch.Tensor]], vocabs: dict[str, LabelVocab], n_examples: int
-) -> dict[str, list[Any]]:
-    """Per example (in the split's order): predicted tag strings (``token``), label (``sentence``,
-    ``choice``), class probabilities (``sentence_probs``) where the head gives them, and lists for
-    non-scalar predictions (``span``: character start and end)."""
-    result: dict[str, list[Any]] = {}
-    for out in outputs:
-        ids = out["example_ids"].tolist()
-        for key, values in out.items():
-            if key == "example_ids":
-                continue
-            column = result.setdefault(key, [None] * n_examples)
-            for row, example_id in enumerate(ids):
-                value = values[row]
-                if isinstance(values, list):  # already one entry per example (a head's per_example)
-                    column[example_id] = value
-                elif key == "token":
-                    column[example_id] = [vocabs[key].label(i) for i in value.tolist() if i != IGNORE_INDEX]
-                elif key == "tree":  # [words, 2]: (head, relation id) per word
-                    column[example_id] = [(h, vocabs[key].label(r)) for h, r in value.tolist() if h != IGNORE_INDEX]
-                elif key in vocabs and value.ndim == 0:
-                    column[example_id] = vocabs[key].label(int(value))
-                else:  # class probabilities, answer spans (start, end)
-                    column[example_id] = value.tolist()
-    return result
 
 
 def write_conll(path: str | Path, examples: Sequence[WordExample], predicted: Sequence[Sequence[str]]) -> None:

@@ -1,0 +1,148 @@
+"""Library API of evaluation and prediction with a checkpoint alone (``relx.evaluate`` and ``relx.predict``
+are thin command-line shims over ``evaluate`` and ``predict``).
+
+A checkpoint stores its run configuration and label vocabularies (``runs.restore`` rebuilds task, model and
+data from them), so scoring a split or predicting new input needs nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from pathlib import Path
+from typing import Any
+
+from relx.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SPLIT_ALIASES = {"dev": "validation", "val": "validation", "validation": "validation", "test": "test"}
+AUTO = "auto"
+
+
+def set_decoder(module: Any, decoder: str) -> None:
+    """Switch every head of ``module`` that decodes with ``decoder``'s family: tree decoders for parsers
+    (mst | eisner | greedy), tag decoders for word taggers (argmax | bio_viterbi)."""
+    from relx.heads.biaffine import DECODERS
+    from relx.heads.decoding import TAG_DECODERS
+
+    if decoder not in (*DECODERS, *TAG_DECODERS):
+        raise ConfigError(f"decoder must be one of {sorted({*DECODERS, *TAG_DECODERS})}, not {decoder!r}")
+    family = tuple(TAG_DECODERS) if decoder in TAG_DECODERS else tuple(DECODERS)
+    heads = [
+        head
+        for head in module.heads.values()
+        if hasattr(head, "decoder") and tuple(getattr(head, "decoders", DECODERS)) == family
+    ]
+    if not heads:
+        kind = "word taggers (head=token, joint)" if decoder in TAG_DECODERS else "dependency parsers"
+        raise ConfigError(f"decoder={decoder} applies to {kind} only; this checkpoint has none")
+    for head in heads:
+        head.decoder = decoder
+
+
+def requested_split(value: Any) -> str:
+    """``split=`` as a DataModule split name, or ``auto``; checked before anything is loaded."""
+    if value is None or str(value) == AUTO:
+        return AUTO
+    split = SPLIT_ALIASES.get(str(value))
+    if split is None:
+        raise ConfigError(f"split must be {AUTO} or one of {sorted(SPLIT_ALIASES)}, not {value!r}")
+    return split
+
+
+def choose_split(datamodule: Any, requested: str, ckpt_path: str | Path) -> str:
+    """The split to score: ``requested``, or for ``auto`` test when labelled, else dev.
+
+    A split the data lacks, or one without gold labels (DocRED's official test file), is a one-line
+    ``ConfigError`` saying what to run instead: scoring it would compare predictions with nothing.
+    """
+    if requested == AUTO:
+        if datamodule.has_split("test") and datamodule.is_labelled("test"):
+            return "test"
+        if datamodule.has_split("test"):
+            log.info("split=auto: the test split (%s) has no labels; scoring dev", datamodule.describe_split("test"))
+        requested = "validation"
+    if not datamodule.has_split(requested):
+        where = datamodule.describe_split(requested)
+        raise ConfigError(f"split '{requested}' not found in {datamodule.data_dir} (expected {where})")
+    if not datamodule.is_labelled(requested):
+        where = datamodule.describe_split(requested)
+        raise ConfigError(
+            f"split '{requested}' ({where}) has no gold labels to score: evaluate split=dev, or write its "
+            f"predictions without scores with python -m relx.predict ckpt_path={ckpt_path} input={where}"
+        )
+    return requested
+
+
+def evaluate(
+    ckpt_path: str | Path,
+    data_dir: str | Path | None = None,
+    split: str = AUTO,
+    output_dir: str | Path | None = None,
+    decoder: str | None = None,
+    batch_size: int = 64,
+    accelerator: str = "auto",
+    precision: str = "32-true",
+) -> tuple[Path, dict[str, float]]:
+    """Score ``split`` (``auto``: test when labelled, else dev) of ``data_dir`` (default: the training run's)
+    with the checkpoint alone; writes metrics, data summary and the task's official prediction files into
+    ``output_dir`` (default ``<run dir>/eval_<split>_<timestamp>``) and returns it with the metrics."""
+    requested = requested_split(split)
+
+    from relx.build import build_trainer
+    from relx.checkpointing import load_relx_checkpoint
+    from relx.io import write_json_atomic
+    from relx.runs import evaluate_split, format_summary, predict_split, restore
+
+    ckpt_path = Path(ckpt_path)
+    checkpoint = load_relx_checkpoint(ckpt_path)
+    _, module, datamodule = restore(checkpoint, data_dir=data_dir, eval_batch_size=int(batch_size))
+    if decoder:
+        set_decoder(module, str(decoder))
+    chosen = choose_split(datamodule, requested, ckpt_path)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out_dir = Path(output_dir or ckpt_path.parent.parent / f"eval_{chosen}_{stamp}")
+    trainer, _ = build_trainer({"trainer": {"accelerator": accelerator, "precision": precision}})
+    datamodule.setup("test")
+    metrics = evaluate_split(trainer, module, datamodule, chosen)
+    predictions = predict_split(module, datamodule, chosen, accelerator)
+    datamodule.write_outputs(out_dir, chosen, predictions)
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    write_json_atomic(out_dir / "data_summary.json", datamodule.data_summary())
+    print(f"\n{datamodule.data_dir} [{chosen}] -> {out_dir}\n{format_summary(metrics)}\n", flush=True)
+    return out_dir, metrics
+
+
+def predict(
+    ckpt_path: str | Path,
+    input_path: str | Path,
+    output: str | Path | None = None,
+    batch_size: int = 64,
+    accelerator: str = "auto",
+    checkpoint: dict[str, Any] | None = None,
+) -> Path:
+    """Predict every input of ``input_path`` (the checkpoint's task family's input format, ``relx.inputs``)
+    and write JSON lines to ``output`` (default ``<input>.predictions.jsonl``); returns that path.
+
+    The input file is checked before the model is built, so a missing one costs a second, not a model load.
+    ``checkpoint``: the already loaded ``ckpt_path``, if the caller has it.
+    """
+    from relx.checkpointing import load_relx_checkpoint
+    from relx.inputs import check_input_file, family_of, read_input, reader_of
+
+    checkpoint = checkpoint if checkpoint is not None else load_relx_checkpoint(ckpt_path)
+    family, reader = family_of(checkpoint), reader_of(checkpoint)
+    input_path = check_input_file(input_path, family, reader)
+
+    from relx.runs import predict_split, restore
+
+    _, module, datamodule = restore(checkpoint, read_data=False, eval_batch_size=int(batch_size))
+    examples = read_input(datamodule.task.read_raw, input_path, family, reader)
+    datamodule.set_predict_examples(examples)
+    datamodule.setup("predict")
+    predictions = predict_split(module, datamodule, "predict", accelerator)
+    out = Path(output or f"{input_path}.predictions.jsonl")
+    datamodule.task.write_raw_predictions(out, examples, predictions)
+    print(f"{len(examples)} inputs -> {out}", flush=True)
+    return out

@@ -1,0 +1,207 @@
+"""What relx knows about one task family, as one object: ``Task``.
+
+A Task joins what the data side needs to know about a dataset family (SuPar's ``Transform`` plays this part
+there): how to read its labelled files and raw ``relx.predict`` input, which label vocabularies it has and
+which label spaces it offers heads (``label_spaces``), the special tokens it adds to the tokenizer, how
+examples become columns, encoded features and a padded batch, which metrics score it, and which official
+files its predictions are written as. It reads no files on construction and holds no split: the generic
+``TaskDataModule`` (``relx.tasks.datamodule``) does splits, caching and loaders for every Task, and a run
+may hold several Tasks over one tokenizer.
+
+Life cycle (driven by ``TaskDataModule`` and ``relx.build``):
+
+1. ``Task(**knobs)`` from the ``task`` config node (``_target_`` + the family's options);
+2. ``attach(tokenizer, settings)``: the run's tokenizer and ``data.*`` settings, checked against the
+   task's needs (a fast tokenizer for offsets, room for a question ...);
+3. ``read_split`` per split, ``learn_from_train`` with the training examples (e.g. DocRED's facts for
+   Ign F1), and ``build_vocabs`` (or vocabularies from a checkpoint) -> ``use_vocabs``;
+4. ``special_tokens()`` are added to the tokenizer (and the embeddings resized) by ``relx.build``;
+5. ``columns`` -> ``encode`` (a batched ``datasets.map`` function) -> ``collator``;
+6. ``write_outputs`` / ``write_raw_predictions`` with the decoded predictions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+import datasets
+from torchmetrics import Metric
+from transformers import PreTrainedTokenizerBase
+
+from relx.data.settings import DataSettings
+from relx.data.splits import carve_dev
+from relx.data.vocab import LabelVocab
+from relx.errors import ConfigError
+from relx.targets import relx_class
+
+E = TypeVar("E")
+
+# Metrics of a label space when the task's config names none (``task.metrics.<space>``).
+DEFAULT_METRICS = {"token": "relx.metrics.SeqevalScores", "sentence": "relx.metrics.LabelAccuracy"}
+
+
+class Task(ABC, Generic[E]):
+    """One task family over examples of type ``E``; see the module docstring for the life cycle.
+
+    ``name``: the task's name (``task=NAME``); ``files``: split -> file name inside the data directory, for
+    families with one file a split; ``metrics``: label space -> ``{_target_: relx.metrics..., **options}``,
+    the field's scorer (default ``DEFAULT_METRICS``); ``metric_prefix``: label space -> prefix of its metric
+    names (ATIS: ``slot_``, ``intent_``).
+    """
+
+    label_spaces: ClassVar[tuple[str, ...]] = ()  # the spaces heads may predict (head.label_space)
+    input_format: ClassVar[str] = ""  # relx.predict's input family (relx.predict.INPUT_FORMATS)
+    encoding_version: ClassVar[int] = 1  # bump when encode() changes: invalidates cached features
+
+    def __init__(
+        self,
+        name: str,
+        files: Mapping[str, str | None] | None = None,
+        metrics: Mapping[str, Mapping[str, Any] | None] | None = None,
+        metric_prefix: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.files: dict[str, str | None] = dict(files or {})
+        self.metric_specs = {space: dict(spec) for space, spec in (metrics or {}).items() if spec}
+        self.metric_prefix = dict(metric_prefix or {})
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self._settings: DataSettings | None = None
+        self._vocabs: dict[str, LabelVocab] | None = None
+
+    # ---- run context ---------------------------------------------------------------------------------
+    def attach(self, tokenizer: PreTrainedTokenizerBase, settings: DataSettings) -> None:
+        """The run's tokenizer and data settings; override ``check_settings`` to refuse ones that cannot work."""
+        self._tokenizer, self._settings = tokenizer, settings
+        self.check_settings()
+
+    def check_settings(self) -> None:
+        """Raise ``ConfigError`` for settings this task cannot work with; default: all are fine."""
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            raise RuntimeError(f"task {self.name!r} is not attached to a tokenizer yet (Task.attach)")
+        return self._tokenizer
+
+    @property
+    def settings(self) -> DataSettings:
+        return self._settings if self._settings is not None else DataSettings()
+
+    @property
+    def vocabs(self) -> dict[str, LabelVocab]:
+        if self._vocabs is None:
+            raise RuntimeError(f"task {self.name!r} has no label vocabularies yet (Task.use_vocabs)")
+        return self._vocabs
+
+    def use_vocabs(self, vocabs: Mapping[str, LabelVocab]) -> None:
+        """The label vocabularies (built from training data, or stored in a checkpoint); override
+        ``check_vocabs`` to refuse ones the task's options contradict."""
+        self._vocabs = dict(vocabs)
+        self.check_vocabs()
+
+    def check_vocabs(self) -> None:
+        """Raise ``ConfigError`` when the vocabularies contradict an option (an unknown negative label)."""
+
+    # ---- reading -------------------------------------------------------------------------------------
+    @abstractmethod
+    def read_split(self, data_dir: Path, split: str) -> tuple[list[E], dict[str, int]] | None:
+        """(examples, reading statistics) of ``split`` in ``data_dir``, or ``None`` when it is absent."""
+
+    def split_file(self, data_dir: Path | None, split: str) -> Path | None:
+        """The existing file of ``split`` (from ``files``), or ``None``."""
+        name = self.files.get(split)
+        if data_dir is None or not name or not (data_dir / name).exists():
+            return None
+        return data_dir / name
+
+    def describe_split(self, data_dir: Path | None, split: str) -> str:
+        """Where ``split`` is looked for, for messages."""
+        return str(Path(data_dir or ".") / (self.files.get(split) or f"<no {split} file configured>"))
+
+    def is_labelled(self, examples: Sequence[E]) -> bool:
+        """Whether the examples carry gold labels to score (DocRED's official test file does not)."""
+        return True
+
+    def carve_dev(self, train: list[E]) -> tuple[list[E], list[E]]:
+        """(train, dev) when the data has no dev split; default: a deterministic share of the examples."""
+        return carve_dev(train, self.settings.dev_fraction, self.settings.seed)
+
+    @abstractmethod
+    def read_raw(self, path: str | Path) -> list[E]:
+        """Unlabelled inputs for ``relx.predict``, in the family's ``input_format``."""
+
+    @abstractmethod
+    def without_labels(self, example: E) -> E:
+        """The example with its gold labels removed (prediction input)."""
+
+    # ---- vocabularies and tokens ---------------------------------------------------------------------
+    @abstractmethod
+    def build_vocabs(self, data_dir: Path, train: list[E]) -> dict[str, LabelVocab]:
+        """Label vocabularies from the training data (and label files, where the format has them)."""
+
+    def check_train_labels(self, train: list[E], vocabs: Mapping[str, LabelVocab]) -> None:
+        """Raise ``DataFormatError`` when a training label is not a class (e.g. a label file mismatch)."""
+
+    def learn_from_train(self, train: list[E]) -> None:
+        """What the task keeps from the training examples beyond vocabularies; default: nothing."""
+
+    def special_tokens(self) -> list[str]:
+        """Tokens the task adds to the tokenizer (entity markers), known once vocabularies are set."""
+        return []
+
+    # ---- encoding ------------------------------------------------------------------------------------
+    @abstractmethod
+    def columns(self, examples: list[E], split: str) -> dict[str, list[Any]]:
+        """Raw columns of ``examples`` (label ids included) for ``datasets.Dataset.from_dict``."""
+
+    @abstractmethod
+    def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """Batched ``map`` function: raw columns -> model features (must include ``input_ids``)."""
+
+    def fingerprint(self) -> Any:
+        """Options of the task that change its features (part of the feature cache key)."""
+        return None
+
+    def count_encoding_losses(self, features: datasets.Dataset) -> dict[str, int]:
+        """What encoding could not keep (truncated words, examples that do not fit), for the summary."""
+        return {}
+
+    def keep_for_training(self, features: datasets.Dataset) -> datasets.Dataset:
+        """Training features to keep (e.g. drop examples that cannot be encoded); default: all."""
+        return features
+
+    def summarize_features(self, split: str, features: datasets.Dataset) -> dict[str, Any]:
+        """Extra per-split facts of the encoded features for the data summary; default: none."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """Task-wide facts for the data summary (e.g. the window stride used); default: none."""
+        return {}
+
+    @abstractmethod
+    def collator(self) -> Callable[[list[dict[str, Any]]], Any]:
+        """Features -> the task's batch (an ``EncodedBatch``)."""
+
+    # ---- metrics -------------------------------------------------------------------------------------
+    def metric(self, space: str) -> Metric:
+        """The field's metric of label space ``space`` (``task.metrics.<space>``, else ``DEFAULT_METRICS``)."""
+        if space not in self.label_spaces:
+            raise ConfigError(f"task {self.name!r} has no {space!r} labels (it has {', '.join(self.label_spaces)})")
+        spec = dict(self.metric_specs.get(space) or {"_target_": DEFAULT_METRICS[space]})
+        cls = relx_class(spec.pop("_target_"))
+        return cls(vocab=self.vocabs[space], prefix=self.metric_prefix.get(space, ""), **spec)  # type: ignore[no-any-return]
+
+    # ---- outputs -------------------------------------------------------------------------------------
+    @abstractmethod
+    def write_outputs(
+        self, run_dir: Path, split: str, examples: list[E], predictions: dict[str, list[Any]]
+    ) -> list[Path]:
+        """Write ``split``'s predictions as the field's official files (and re-score / plot them where the
+        field has an official scorer); return the paths written."""
+
+    @abstractmethod
+    def write_raw_predictions(self, path: Path, examples: list[E], predictions: dict[str, list[Any]]) -> None:
+        """JSON lines for ``relx.predict``."""

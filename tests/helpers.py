@@ -1,0 +1,64 @@
+"""Helpers the tests share (imported explicitly: ``from helpers import ...``; conftest keeps only fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: conftest imports this module before the tests set up the environment
+    from relx.data.settings import DataSettings
+    from relx.data.vocab import LabelVocab
+    from relx.tasks.datamodule import TaskDataModule
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# A tiny random encoder, two optimiser steps: the end-to-end runs of the suite.
+TINY_FAST = [
+    "encoder=tiny",
+    "trainer.max_steps=2",
+    "trainer.enable_progress_bar=false",
+    "data.batch_size=8",
+]
+
+
+def compose_config(overrides: list[str], config_name: str = "train", resolve: bool = True) -> Any:
+    """The resolved config dict the entry point would build (composed from the installed package);
+    with ``resolve=False`` the unresolved ``DictConfig``."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module("relx.conf", version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides)
+    if not resolve:
+        return cfg
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def bio_ner_data(
+    data_dir: str | Path | None,
+    tokenizer: Any,
+    files: dict[str, str | None],
+    settings: DataSettings | None = None,
+    vocabs: dict[str, LabelVocab] | None = None,
+    column_format: str = "tag_word",
+) -> TaskDataModule[Any]:
+    """A read ``TaskDataModule`` of a ``BioNerTask`` over ``data_dir``."""
+    from relx.tasks.datamodule import TaskDataModule
+    from relx.tasks.words import BioNerTask
+
+    dm: TaskDataModule[Any] = TaskDataModule(
+        BioNerTask("ner", files, column_format=column_format), data_dir, tokenizer, settings, vocabs
+    )
+    dm.read()
+    return dm
+
+
+def intent_slot_data(data_dir: str | Path, tokenizer: Any, settings: DataSettings | None = None) -> TaskDataModule[Any]:
+    """A read ``TaskDataModule`` of an ``IntentSlotTask`` over ``data_dir`` (JointBERT layout)."""
+    from relx.tasks.datamodule import TaskDataModule
+    from relx.tasks.words import IntentSlotTask
+
+    dm: TaskDataModule[Any] = TaskDataModule(IntentSlotTask("intents"), data_dir, tokenizer, settings)
+    dm.read()
+    return dm
