@@ -83,8 +83,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 # ---- the formats: one per task, documented, with its example -----------------------------------------
 def test_every_task_config_has_an_input_family_with_a_shipped_example() -> None:
     families = set()
-    for task_file in sorted((ROOT / "src" / "relx" / "conf" / "task").glob("*.yaml")):
-        target = OmegaConf.load(task_file)._target_
+    for task_file in sorted((ROOT / "conf" / "task").glob("*.yaml")):
+        target = OmegaConf.load(task_file).task._target_
         checkpoint = {"relx": {"config": {"task": {"name": task_file.stem, "_target_": target}}}}
         assert family_of(checkpoint) in INPUT_FORMATS, f"{task_file.name}: set {target}.input_format"
         families.add(family_of(checkpoint))

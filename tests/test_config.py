@@ -5,59 +5,93 @@ from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
 from helpers import compose_config
 
-CONF = Path(str(resources.files("relx") / "conf"))
+CONF = Path(str(resources.files("relx.conf")))
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-TASK_HEADS = {
-    "mit_movie": ["token", "crf"],
-    "mit_movie_trivia": ["token", "crf"],
-    "conll_ner": ["token", "crf"],
-    "atis": ["token", "crf", "sequence", "joint_crf", "joint"],
-    "snips": ["token", "crf", "sequence", "joint_crf", "joint"],
-    "semeval": ["rbert", "sequence", "pairwise_attention"],
-    "klue_re": ["rbert", "sequence"],
-    "ud_ewt": ["biaffine", "pairwise_attention"],
-    "ptb_sd": ["biaffine", "pairwise_attention"],
-    "docred": ["docre_baseline", "atlop"],
-    "redocred": ["docre_baseline", "atlop"],
-    "cdr": ["docre_baseline", "atlop"],
-    "cmrc2018": ["span_qa"],
-    "drcd": ["span_qa"],
-    "drcd_select": ["choice"],
-    "c3": ["choice"],
-}
+def head_spaces(head: str) -> list[set[str]]:
+    """Per head of a head config, the label spaces it can predict (one, or one per form)."""
+    from relx.build import relx_class
+
+    node = OmegaConf.load(CONF / "head" / f"{head}.yaml")
+    needs = []
+    for spec in node.get("head", node)["heads"].values():  # a head file of package _global_ nests it
+        targets = [spec["_target_"]] if "_target_" in spec else [form["_target_"] for form in spec.values()]
+        needs.append({relx_class(t).label_space for t in targets})
+    return needs
 
 
-def test_every_task_is_listed() -> None:
-    assert sorted(TASK_HEADS) == options("task")
+def task_spaces(task: str) -> tuple[str, ...]:
+    from relx.build import task_class
+
+    return task_class(OmegaConf.load(CONF / "task" / f"{task}.yaml")["task"]).label_spaces
 
 
-@pytest.mark.parametrize("task", sorted(TASK_HEADS))
+def fitting_heads(task: str) -> list[str]:
+    """Heads that fit a task: each of their heads predicts a label space the task provides."""
+    return [h for h in options("head") if all(spaces & set(task_spaces(task)) for spaces in head_spaces(h))]
+
+
+TASK_HEADS = [(task, head) for task in options("task") for head in fitting_heads(task)]
+
+
+def test_every_task_has_fitting_heads_and_every_head_a_task() -> None:
+    assert {t for t, _ in TASK_HEADS} == set(options("task"))
+    assert {h for _, h in TASK_HEADS} == set(options("head"))
+    assert ("atis", "joint_crf") in TASK_HEADS and ("semeval", "pairwise_attention") in TASK_HEADS
+    assert ("mit_movie", "sequence") not in TASK_HEADS and ("docred", "token") not in TASK_HEADS
+
+
+@pytest.mark.parametrize("task", options("task"))
 def test_every_task_has_a_default_head_that_fits(task: str) -> None:
+    from relx.build import monitor_of
+
     cfg = compose_config([f"task={task}"])
-    assert cfg["head"]["kind"] in TASK_HEADS[task] and cfg["head"]["kind"] in cfg["task"]["monitor"]
-    assert compose_config([f"task={task}", f"head={TASK_HEADS[task][-1]}"])["head"]["kind"] == TASK_HEADS[task][-1]
+    assert (task, cfg["head"]["kind"]) in TASK_HEADS and monitor_of(cfg).startswith("val/")
 
 
 @pytest.mark.parametrize("encoder", options("encoder"))
 @pytest.mark.parametrize("trainer", options("trainer"))
 def test_every_encoder_and_trainer_composes(encoder: str, trainer: str) -> None:
+    from relx.build import monitor_of
+
     cfg = compose_config([f"encoder={encoder}", f"trainer={trainer}"])
     assert cfg["encoder"]["alias"] == encoder and cfg["trainer"]["accelerator"] in ("cpu", "gpu")
-    assert cfg["monitor"] == "val/best_f1"  # the default job: DocRED with seed 000's baseline
+    assert monitor_of(cfg) == "val/best_f1"  # the default job: DocRED with seed 000's baseline
 
 
-@pytest.mark.parametrize(("task", "head"), [(t, h) for t, hs in TASK_HEADS.items() for h in hs])
-def test_every_task_and_head_composes_with_a_monitor(task: str, head: str) -> None:
+@pytest.mark.parametrize(("task", "head"), TASK_HEADS)
+def test_every_task_and_fitting_head_builds(task: str, head: str) -> None:
+    """As lightning-hydra-template's config tests: every composition instantiates (the Task, the heads
+    over small vocabularies of the task's spaces) and has a monitor."""
+    from relx.build import build_heads, build_task, check_head_fits_task, monitor_of
+    from relx.data.vocab import LabelVocab
+
     cfg = compose_config([f"task={task}", f"head={head}"])
-    assert cfg["monitor"].startswith("val/") and cfg["task"]["name"] == task
+    check_head_fits_task(cfg)
+    built = build_task(cfg)
+    assert built.name == task and monitor_of(cfg).startswith("val/")
+    vocabs = {space: LabelVocab(["O", "B-A", "I-A"]) for space in built.label_spaces}
+    heads = build_heads(cfg, 32, vocabs, attention_size=4)
+    assert {h.label_space for h in heads.values()} <= set(built.label_spaces)
+
+
+def test_config_groups_stand_alone() -> None:
+    """No group reads another (no oc.select, no ${task.*} in a head, no ${head.*} in a task)."""
+    for path in CONF.rglob("*.yaml"):
+        text = path.read_text()
+        assert "oc.select" not in text, path
+        group = path.relative_to(CONF).parts[0]
+        if group in ("head", "task"):
+            other = "task" if group == "head" else "head"
+            assert "${" + other + "." not in text, path
 
 
 def test_ddp_and_gpu_use_mixed_precision() -> None:
@@ -74,9 +108,11 @@ def test_unknown_keys_are_rejected_with_the_key_named() -> None:
 
 
 def test_experiments_compose() -> None:
+    from relx.build import monitor_of
+
     for name in options("experiment"):
         cfg = compose_config([f"+experiment={name}"])
-        assert cfg["monitor"].startswith("val/")
+        assert monitor_of(cfg).startswith("val/")
 
 
 def test_head_that_does_not_fit_the_task_is_a_config_error() -> None:
@@ -133,12 +169,12 @@ TOKEN, CRF = "TokenClassificationHead", "CRFHead"
 def test_tag_decoders_and_crf_heads_compose_and_build(
     overrides: list[str], monitor: str, target: str, decoder: str | None
 ) -> None:
-    from relx.build import build_heads, check_head_fits_task
+    from relx.build import build_heads, check_head_fits_task, monitor_of
     from relx.data.vocab import LabelVocab
 
     cfg = compose_config(overrides)
     check_head_fits_task(cfg)
-    assert cfg["monitor"] == monitor
+    assert monitor_of(cfg) == monitor
     vocabs = {"token": LabelVocab(["O", "B-A", "I-A"]), "sentence": LabelVocab(["x", "y"])}
     slots = build_heads(cfg, 16, vocabs)["token"]
     assert type(slots).__name__ == target and getattr(slots, "decoder", None) == decoder

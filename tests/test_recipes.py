@@ -140,3 +140,28 @@ def test_a_new_task_and_a_new_head_train_without_touching_a_datamodule(tmp_path:
     assert len(rows) == 5 and rows[-1]["gold"] == "farewell"  # unseen in training: scored, never predicted
     assert {r["pred"] for r in rows} <= {"greeting", "question"}
     assert data.data_summary()["unseen_labels"] == {"sentence": ["farewell"]}
+
+
+MY_NER = """\
+# @package _global_
+defaults:
+  - override /head: token
+task:
+  _target_: relx.tasks.words.BioNerTask
+  name: my_ner
+  sample: conll_ner
+  files: {train: train.txt, validation: dev.txt, test: test.txt}
+  column_format: conll
+  monitor: {token: val/f1}
+"""
+
+
+def test_a_new_dataset_of_an_existing_family_is_one_config_file(tmp_path: Path) -> None:
+    from relx.runs import train
+
+    (tmp_path / "conf" / "task").mkdir(parents=True)
+    (tmp_path / "conf" / "task" / "my_ner.yaml").write_text(MY_NER)
+    cfg = compose_config(["task=my_ner", f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *TINY_FAST])
+    assert cfg["head"]["kind"] == "token"
+    metrics = train(cfg, tmp_path / "run")
+    assert "val/f1" in metrics and (tmp_path / "run" / "predictions_test.conll").is_file()

@@ -94,11 +94,30 @@ def build_task(cfg: Mapping[str, Any]) -> Task[Any]:
     return task_class(node)(**options)
 
 
+def head_specs(cfg: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``head.heads`` with each head's ``_target_`` spec. A head with one form per label space (a mapping of
+    label space -> spec, e.g. ``head=pairwise_attention``: a parser for ``tree``, a relation classifier for
+    ``sentence``) takes the form of the first space the task provides."""
+    spaces = task_class(cfg["task"]).label_spaces
+    specs: dict[str, dict[str, Any]] = {}
+    for name, spec in cfg["head"]["heads"].items():
+        if "_target_" not in spec:
+            forms = {space: form for space, form in spec.items() if space in spaces}
+            if not forms:
+                raise ConfigError(
+                    f"head={cfg['head']['kind']} does not fit task={cfg['task']['name']}: its forms predict "
+                    f"{', '.join(repr(s) for s in spec)} labels, the task provides {', '.join(repr(s) for s in spaces)}"
+                )
+            spec = forms[next(space for space in spaces if space in forms)]
+        specs[name] = dict(spec)
+    return specs
+
+
 def check_head_fits_task(cfg: Any) -> None:
     """Fail early, with both choices named, when a head predicts a label space the task does not provide
     (``head.label_space in task.label_spaces``: the one compatibility rule)."""
     spaces = task_class(cfg["task"]).label_spaces
-    for spec in cfg["head"]["heads"].values():
+    for spec in head_specs(cfg).values():
         head_cls = relx_class(spec["_target_"])
         space = getattr(head_cls, "label_space", None)
         if space not in spaces:
@@ -108,15 +127,33 @@ def check_head_fits_task(cfg: Any) -> None:
             )
 
 
+def monitor_of(cfg: Mapping[str, Any]) -> str:
+    """The validation metric that selects the best checkpoint: ``monitor`` when set, else the head's
+    (``head.monitor``), else the task's for the label space(s) the head predicts (``task.monitor``, keyed
+    by the spaces joined with ``+``, e.g. ``sentence+token`` for a joint intent + slot model)."""
+    chosen = cfg.get("monitor") or cfg["head"].get("monitor")
+    if chosen:
+        return str(chosen)
+    spaces = sorted({getattr(relx_class(spec["_target_"]), "label_space", "") for spec in head_specs(cfg).values()})
+    key = "+".join(spaces)
+    table = cfg["task"].get("monitor") or {}
+    if key not in table:
+        raise ConfigError(
+            f"task={cfg['task']['name']} names no metric for head={cfg['head']['kind']} ({key} labels) in "
+            f"task.monitor; give monitor=val/<metric>"
+        )
+    return str(table[key])
+
+
 def encoder_settings(cfg: dict[str, Any], pretrained: bool | None = None) -> EncoderSettings:
     enc = {k: cfg["encoder"][k] for k in ENCODER_KEYS if k in cfg["encoder"]}
     if pretrained is not None:
         enc["pretrained"] = pretrained
-    head_specs = list(cfg.get("head", {}).get("heads", {}).values())
-    enc["keep_pooler"] = any(spec.get("use_pooler", False) for spec in head_specs)
+    specs = list(head_specs(cfg).values()) if "head" in cfg else []
+    enc["keep_pooler"] = any(spec.get("use_pooler", False) for spec in specs)
     reads_attention = any(
         getattr(relx_class(spec["_target_"]), "needs_attention", False) and spec.get("features", "emb+att") != "emb"
-        for spec in head_specs
+        for spec in specs
     )
     if reads_attention and enc.get("attention", "sdpa") == "sdpa":
         enc["attention"] = "capture"  # the head reads attention weights
@@ -162,8 +199,7 @@ def build_heads(
     """Heads from ``head.heads``; heads that read attention also get ``attention_size`` (layers x heads),
     heads that need the label names (``needs_labels``: the BIO grammar of tag decoders) get ``labels``."""
     heads: dict[str, Head] = {}
-    for name, spec in cfg["head"]["heads"].items():
-        spec = dict(spec)
+    for name, spec in head_specs(cfg).items():
         cls = relx_class(spec.pop("_target_"))
         space = cast(type[Head], cls).label_space
         if space not in vocabs:
@@ -261,7 +297,7 @@ def build_trainer(
             use_distributed_sampler=False,  # the batch sampler yields every example, unsharded
         )
         return trainer, None
-    monitor, mode = cfg["monitor"], cfg.get("mode", "max")
+    monitor, mode = monitor_of(cfg), cfg.get("mode", "max")
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",

@@ -33,7 +33,7 @@ def evaluate(cfg: DictConfig) -> tuple[Path, dict[str, float]]:
     )
 
 
-@hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
+@hydra.main(config_path="pkg://relx.conf", config_name="evaluate", version_base="1.3")
 @reports_errors
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)

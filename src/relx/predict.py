@@ -78,7 +78,7 @@ def predict(cfg: DictConfig) -> Path:
     )
 
 
-@hydra.main(config_path="conf", config_name="predict", version_base="1.3")
+@hydra.main(config_path="pkg://relx.conf", config_name="predict", version_base="1.3")
 @reports_errors
 def main(cfg: DictConfig) -> None:
     if cfg.get("select_ckpt_path"):

@@ -12,19 +12,19 @@ from relx.cli import reports_errors
 from relx.interrupts import SignalGuard
 
 
-@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+@hydra.main(config_path="pkg://relx.conf", config_name="train", version_base="1.3")
 @reports_errors
 def main(cfg: DictConfig) -> float:
     run_dir = HydraConfig.get().runtime.output_dir
     # A signal while the libraries load is acted on when runs.train starts (its own guard takes it over):
     # relx's one line and status 128+signum, like a signal at any later point.
     with SignalGuard(Path(run_dir) / "checkpoints" / "last.ckpt", defer=True):
-        from relx.build import check_head_fits_task
+        from relx.build import check_head_fits_task, monitor_of
         from relx.runs import train
 
         check_head_fits_task(cfg)
         metrics = train(OmegaConf.to_container(cfg, resolve=True), run_dir)  # type: ignore[arg-type]
-    return metrics.get(str(cfg.monitor), float("nan"))  # the sweep objective
+    return metrics.get(monitor_of(cfg), float("nan"))  # the sweep objective
 
 
 if __name__ == "__main__":
