@@ -376,7 +376,9 @@ def test_adaptive_threshold_loss_and_top_k_decoding() -> None:
 
 def test_baseline_threshold_is_tuned_on_dev() -> None:
     head = DocREBaselineHead(8, 3)
-    head.after_validation({"theta": 0.3, "f1": 0.5})
+    task = DocumentRETask(name="docred")
+    assert task.calibrate("pair", {"f1": 0.5}) == {} and task.calibrate("sentence", {"theta": 0.3}) == {}
+    head.calibrate(**task.calibrate("pair", {"theta": 0.3, "f1": 0.5}))
     probs = torch.tensor([[0.9, 0.31, 0.29]])
     decoded = head.decode(PairOutput(torch.logit(probs), torch.arange(1)), None)
     assert decoded.tolist() == [[False, True, False]]

@@ -46,7 +46,9 @@ def sample_dir(name: str) -> Path:
     return path
 
 
-# Keys of the ``task`` config node that configure the run around the Task, not the Task itself.
+# Keys of a ``task`` config node that configure the run around the Task (``sample``: the bundled data used
+# without data_dir; ``monitor``; ``curves``: the metrics plotted), or that relx 0.1 stored there (``data``,
+# ``trainer``, ``optim``, ``pairwise_head``): not options of the Task itself.
 TASK_CONFIG_ONLY = ("_target_", "sample", "data", "trainer", "optim", "monitor", "pairwise_head", "curves")
 
 # DataModule classes that checkpoints written by relx 0.1 name (``task.datamodule._target_``) ->
@@ -248,6 +250,7 @@ def build_module(
         loss_weights=cfg["head"].get("loss_weights"),
         seed=cfg["seed"],
         run_config=run_config,
+        calibration=task.calibrate,
     )
 
 

@@ -75,7 +75,7 @@ INPUT_FORMATS: dict[str, InputFormat] = {
     ),
     "selection": InputFormat(
         "task=drcd_select",
-        "seed 003's layout: a JSON list of questions {id, question, paragraphs: [paragraph ids]} over "
+        "the Chinese MRC report's layout: a JSON list of questions {id, question, paragraphs: [paragraph ids]} over "
         "contexts= (default: context.json beside the input, a JSON list of paragraph strings); or a SQuAD-style "
         "file, every paragraph of a question's article a candidate",
         ("mrc_questions.json", "context.json"),
@@ -83,7 +83,7 @@ INPUT_FORMATS: dict[str, InputFormat] = {
     ),
     "pipeline": InputFormat(
         "ckpt_path=<cmrc2018/drcd span QA run> select_ckpt_path=<drcd_select run>",
-        "questions in seed 003's layout over contexts= (default: context.json beside the input), or a "
+        "questions in the Chinese MRC report's layout over contexts= (default: context.json beside the input), or a "
         "SQuAD-style file (every paragraph of a question's article a candidate)",
         ("mrc_questions.json", "context.json"),
         "PREFIX.json {id: answer}, PREFIX.csv (id,answer), PREFIX.metrics.json (EM/F1) for labelled input; "
@@ -103,8 +103,10 @@ def family_of(checkpoint: dict[str, Any]) -> str | None:
     from relx.build import task_class
 
     task = checkpoint["relx"]["config"].get("task")
+    if not isinstance(task, dict):
+        return None
     try:
-        return task_class(task).input_format or None if isinstance(task, dict) else None
+        return task_class(task).input_format or None
     except ConfigError:
         return None
 

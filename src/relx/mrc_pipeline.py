@@ -1,7 +1,7 @@
-"""Two-stage Chinese MRC (seed 003): a context-selection model picks the paragraph, a span QA model
+"""Two-stage Chinese MRC (the Chinese MRC report): a context-selection model picks the paragraph, a span QA model
 extracts the answer from it.
 
-Input: seed 003's layout (a question list with candidate ``paragraphs`` ids over a ``context.json``)
+Input: the Chinese MRC report's layout (a question list with candidate ``paragraphs`` ids over a ``context.json``)
 or a SQuAD-style file, whose questions get every paragraph of their article as candidates. Output:
 ``{id: answer}`` JSON (the CMRC/DRCD scripts' prediction format) and CSV ``id,answer``; when the input
 is labelled, selection accuracy and EM/F1 (the QA model's metric language) as well.

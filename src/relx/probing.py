@@ -1,5 +1,5 @@
-"""Probing the pairwise-attention features (seed 001's study): which attention heads carry
-dependency structure, ranked by a tree ensemble's feature importance, and attention maps as PNG.
+"""Probing the pairwise-attention features (the study in Meng et al.'s pairwise-attention paper): which
+attention heads carry dependency structure, ranked by a tree ensemble's feature importance, and attention maps as PNG.
 
     features, labels, names = arc_features(encoder, datamodule, "validation", max_sentences=200)
     ranking = rank_features(features, labels, names)          # [(name, importance), ...] best first
@@ -20,7 +20,7 @@ from relx.heads.pairwise import pair_attention
 
 
 def feature_names(layers: int, heads: int, hidden: int) -> list[str]:
-    """Names of C = T_i . T_j . a_ij . a_ji, as seed 001 orders it."""
+    """Names of C = T_i . T_j . a_ij . a_ji, as Meng et al.'s pairwise-attention paper orders it."""
     att = [f"L{layer}H{head}" for layer in range(layers) for head in range(heads)]
     return (
         [f"T_i[{k}]" for k in range(hidden)] + [f"T_j[{k}]" for k in range(hidden)]

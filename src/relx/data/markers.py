@@ -1,4 +1,4 @@
-"""Entity marking schemes for relation classification (seed 004's table; Zhou & Chen 2021).
+"""Entity marking schemes for relation classification (the KLUE-RE R-BERT report's table; Zhou & Chen 2021).
 
 ``mark(example, scheme)`` returns the marked text and, for each entity, the character span the
 model should pool (the entity words; the mask token for ``entity_mask``) and the span of everything

@@ -7,7 +7,7 @@
   training position. An answer whose text is not in the context at all is an error in a training
   file; in an evaluation file it is counted (``answers_not_in_context``: CMRC 2018 dev has human
   answers that are not verbatim spans) and still scored, as the official script scores text.
-- Context selection (seed 003's layout): ``context.json`` (a list of paragraphs) and a list of
+- Context selection (the Chinese MRC report's layout): ``context.json`` (a list of paragraphs) and a list of
   ``{id, question, paragraphs: [paragraph ids], relevant: id, answer: {text, start}}``; or built from a
   SQuAD-style file (the answer's paragraph + up to 3 other paragraphs of the same article).
 - C3: ``[[passage or dialogue turns], [{question, choice: [...], answer}], id]``.
@@ -206,7 +206,7 @@ def read_contexts(path: str | Path) -> list[str]:
 def read_seed_selection(
     path: str | Path, contexts: list[str], contexts_path: str | Path, training: bool = False
 ) -> tuple[list[ChoiceExample], dict[str, int]]:
-    """Seed 003's layout: ``[{id, question, paragraphs, relevant, answer: {text, start}}]`` over
+    """The Chinese MRC report's layout: ``[{id, question, paragraphs, relevant, answer: {text, start}}]`` over
     ``contexts``; ``relevant``/``answer`` absent when unlabelled. All candidates are kept (the head
     masks the difference between questions with fewer and more)."""
     records = load_json(path)
@@ -230,7 +230,7 @@ def _seed_question(
     stats: Counter[str],
     training: bool,
 ) -> ChoiceExample:
-    """One question of seed 003's layout, every field checked (ids are indices into ``contexts``)."""
+    """One question of the Chinese MRC report's layout, every field checked (ids are indices into ``contexts``)."""
     qid = str(record.get("id", r)) if isinstance(record, dict) else str(r)
     question = _check_question(_need(record, "question", path, f"question {qid}"), qid, path)
     ids = _need(record, "paragraphs", path, f"question {qid}")
@@ -258,7 +258,7 @@ def _seed_question(
 
 
 def _seed_answer(answer: Any, qid: str, path: str | Path) -> tuple[str, int]:
-    """(text, start) of a seed answer ``{text, start}``; ``start`` may be absent (-1: found by its text)."""
+    """(text, start) of an answer ``{text, start}`` in that layout; ``start`` may be absent (-1: found by its text)."""
     if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
         raise DataFormatError(path, f"question {qid}: 'answer' must be {{text, start}} with a text string")
     start = answer.get("start", -1)
@@ -280,7 +280,7 @@ def read_selection(
 
 
 def read_questions(path: str | Path, contexts: str | Path | None = None) -> list[ChoiceExample]:
-    """Questions to answer with their candidate paragraphs, for prediction: seed 003's layout (a list;
+    """Questions to answer with their candidate paragraphs, for prediction: the Chinese MRC report's layout (a list;
     paragraphs from ``contexts``, default ``context.json`` beside ``path``), or a SQuAD-style file, where
     every paragraph of a question's article is a candidate (no gold information chooses them). The
     label (where the file tells the question's paragraph) and gold answers are kept for scoring."""

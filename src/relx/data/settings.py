@@ -12,7 +12,7 @@ POOLED = ("mean", "max")  # data.subword choices that pool every subword of a wo
 class DataSettings:
     """Batching, length and subsetting options (``data.*`` in the Hydra config).
 
-    ``train_fraction`` trains on a deterministic subset (seed 000's 10/50/100 % table);
+    ``train_fraction`` trains on a deterministic subset (the DocRED BERT-baseline report's 10/50/100 % table);
     ``doc_stride``: tokens shared by consecutive windows of a long context (span QA);
     ``dev_fraction`` carves a deterministic dev split from train when the data has none;
     ``subword``: how word-level tasks turn a word's subwords into its state: ``first`` or ``last`` (that
@@ -21,7 +21,7 @@ class DataSettings:
     ``label_all_subwords``: word tagging trains on every subword (the first carries the word's tag, the
     others its continuation: ``I-X`` for a ``B-X`` word), as the Hugging Face token-classification
     example's ``label_all_tokens``; predictions and metrics stay one per word. Needs ``first``/``last``;
-    ``neg_multiple``/``h_t_limit``: document-level RE's training pairs (seed 000): at most
+    ``neg_multiple``/``h_t_limit``: document-level RE's training pairs (the DocRED BERT-baseline report): at most
     ``neg_multiple`` negative pairs per positive one and ``h_t_limit`` pairs per document (``None``: all);
     ``repair_trees``: dependency treebanks with known defects: a sentence with several root words or a
     cycle is repaired (extra roots and one word of each cycle attached to the first root word) and

@@ -43,8 +43,9 @@ class Head(nn.Module):
         (DocRE: rows are entity pairs); default ``None``: row ``i`` is example ``i``."""
         return None
 
-    def after_validation(self, values: dict[str, float]) -> None:
-        """Sees each validation's metric values (unprefixed), e.g. to tune a threshold on dev; default: nothing."""
+    def calibrate(self, **rule: float) -> None:
+        """Set decision parameters that the task's calibration step tuned on dev (``Task.calibrate``: the
+        DocRE baseline's relation ``threshold``); default: the head has none."""
 
 
 def fallback_where_unfit(predicted: Tensor, batch: SentenceLabelled) -> Tensor:

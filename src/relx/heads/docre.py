@@ -1,4 +1,5 @@
-"""Document-level relation extraction heads over ``DocumentBatch``: seed 000's baseline and ATLOP.
+"""Document-level relation extraction heads over ``DocumentBatch``: the DocRED BERT-baseline report's
+baseline and ATLOP.
 
 Both score every candidate entity pair of a batch at once: mentions, entities and pairs are
 gathered with the batch's flat index tensors (``index_add``/``scatter_reduce``), never with a Python
@@ -56,7 +57,8 @@ class PairHead(Head):
     gold_field = "pair_labels"
 
     def rows(self, batch: DocumentPairs) -> Tensor:
-        """The pairs to score: the seed's sampled pairs in training (when the batch asks), else all."""
+        """The pairs to score: the DocRED BERT-baseline report's sampled pairs in training (when the batch
+        asks), else all."""
         if self.training and batch.pair_labels is not None:
             return batch.training_pairs()
         return torch.arange(batch.pair_head.shape[0], device=batch.pair_head.device)
@@ -95,31 +97,29 @@ class PairHead(Head):
             result.append({"pairs": pairs, "scores": scores[rows].numpy(), "facts": facts})
         return result
 
-    def after_validation(self, values: dict[str, float]) -> None:
-        """Called with the validation metrics (without prefix) at the end of each validation."""
-
 
 def entity_states(states: Tensor, batch: DocumentPairs) -> Tensor:
-    """Seed 000's entity representation: the mean over mentions of the mean over each mention's
-    subwords (its ``h_mapping`` weights ``1 / len(mentions) / len(span)``) -> ``[entities, dim]``."""
+    """The DocRED BERT-baseline report's entity representation: the mean over mentions of the mean over
+    each mention's subwords (its ``h_mapping`` weights ``1 / len(mentions) / len(span)``) -> ``[entities, dim]``."""
     span_values = states[batch.mention_doc[batch.span_mention], batch.span_token]
     mentions = segment_mean(span_values, batch.span_mention, batch.mention_doc.shape[0])
     return segment_mean(mentions, batch.mention_entity, batch.entity_doc.shape[0])
 
 
 def distance_bucket(distance: Tensor) -> Tensor:
-    """Seed 000's ``dis2idx``: 0, 1, 2-3, 4-7, ..., 256+ -> 0..9, signed, shifted by 10 -> 1..19."""
+    """The DocRED BERT-baseline report's ``dis2idx``: 0, 1, 2-3, 4-7, ..., 256+ -> 0..9, signed, shifted by
+    10 -> 1..19."""
     magnitude = distance.abs()
     bucket = torch.where(magnitude > 0, torch.floor(torch.log2(magnitude.clamp(min=1).float())).long() + 1, 0)
     return torch.sign(distance) * bucket.clamp(max=9) + 10
 
 
 class DocREBaselineHead(PairHead):
-    """Seed 000's BERT baseline: encoder states projected to ``hidden_dim``; entity = mean over mentions
-    of the mean over subwords; the head/tail distance of their first mentions as bucketed embeddings
-    (``dis2idx``); a bilinear scorer over ``[entity; distance]``; BCE over every relation and NA.
+    """The baseline of the DocRED BERT-baseline report: encoder states projected to ``hidden_dim``;
+    entity = mean over mentions of the mean over subwords; the head/tail distance of their first mentions as bucketed
+    embeddings (``dis2idx``); a bilinear scorer over ``[entity; distance]``; BCE over every relation and NA.
     A relation is predicted when its probability reaches ``theta``, which is re-tuned on the dev set at
-    every validation (the best-F1 point of the seed's precision-recall sweep) and stored with the
+    every validation (the best-F1 point of the report's precision-recall sweep) and stored with the
     weights, so the test set is scored with the dev threshold."""
 
     theta: Tensor
@@ -172,11 +172,10 @@ class DocREBaselineHead(PairHead):
         chosen[:, 0] = False
         return chosen
 
-    def after_validation(self, values: dict[str, float]) -> None:
-        # the best-F1 point's decision threshold (between its score and the next lower one), else theta
-        chosen = values.get("threshold", values.get("theta"))
-        if chosen is not None:
-            self.theta.fill_(float(chosen))
+    def calibrate(self, threshold: float | None = None, **rule: float) -> None:
+        """The relation threshold tuned on dev (``DocumentRETask.calibrate``); it travels in the checkpoint."""
+        if threshold is not None:
+            self.theta.fill_(float(threshold))
 
 
 class AtlopHead(PairHead):

@@ -1,4 +1,4 @@
-"""Pairwise-attention word-relation heads (seed 001): a linear classifier over
+"""Pairwise-attention word-relation heads (Meng et al.'s pairwise-attention paper): a linear classifier over
 ``C = T_i . T_j . a_ij . a_ji``, the final states of two words and the attention weights between them
 from every layer and head (``a_ij`` in R^(L*H)).
 
@@ -111,8 +111,9 @@ class PairwiseAttentionParserHead(TreeHead):
 
 
 class PairwiseAttentionRelationHead(SentenceHead):
-    """The same classifier for relation classification (seed 001's SemEval experiment): C over the two
-    entities' first subwords (``batch.e1_span[:, 0]``, ``batch.e2_span[:, 0]``)."""
+    """The same classifier for relation classification (the SemEval experiment of Meng et al.'s
+    pairwise-attention paper): C over the two entities' first subwords (``batch.e1_span[:, 0]``,
+    ``batch.e2_span[:, 0]``)."""
 
     needs_attention: ClassVar[bool] = True
 

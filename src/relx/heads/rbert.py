@@ -1,5 +1,5 @@
 """R-BERT (Wu & He 2019, "Enriching Pre-trained Language Model with Entity Information for Relation
-Classification"), with the variants of seed 004's ablation study."""
+Classification"), with the variants of the KLUE-RE R-BERT report's ablation study."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class RBertHead(SentenceHead):
     concatenated (``concat``) and classified (dropout -> linear).
 
     ``entity_fc="shared"`` is the original R-BERT (one layer for both entities); ``"split"`` gives each
-    entity its own layer (seed 004: 80.4 vs 77.8 accuracy on KLUE-RE with XLM-R large).
+    entity its own layer (the KLUE-RE R-BERT report: 80.4 vs 77.8 accuracy on KLUE-RE with XLM-R large).
     Batch contract: ``EntitySpans`` (``e1_span``/``e2_span`` ``[batch, 2]`` inclusive subword spans).
     """
 

@@ -1,5 +1,5 @@
 """Entity-level precision/recall/F1 with seqeval (conlleval semantics), plus strict IOB2 F1 and the
-token-level micro F1 that seed 002 reports."""
+token-level micro F1 that Parganiha's BERT NER report gives."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ class SeqevalScores(Metric):
 
     ``f1``/``precision``/``recall``: seqeval's default mode, which reads tags as conlleval does (an
     ill-formed ``I-X`` starts a chunk). ``f1_strict``: seqeval's strict IOB2 mode (ill-formed chunks
-    do not count). ``token_f1``: micro F1 over every word's tag (``O`` included), as seed 002's
-    ``f1_score(..., average="micro")``; for single-label tagging it equals word accuracy.
+    do not count). ``token_f1``: micro F1 over every word's tag (``O`` included), as Parganiha's BERT NER
+    report's ``f1_score(..., average="micro")``; for single-label tagging it equals word accuracy.
     State: flat word-level tag ids and sentence lengths (tensors, so DDP gathers them).
     """
 

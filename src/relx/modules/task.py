@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -33,6 +34,10 @@ class OptimSettings:
     fused: bool | None = None
 
 
+# (label space, dev metrics without prefix) -> decision parameters for the heads of that space (Task.calibrate)
+Calibration = Callable[[str, dict[str, float]], dict[str, float]]
+
+
 class TaskModule(L.LightningModule):
     """Encoder + a dict of heads (one head, or several for joint multi-task training).
 
@@ -52,6 +57,7 @@ class TaskModule(L.LightningModule):
         loss_weights: dict[str, float] | None = None,
         seed: int = 42,
         run_config: dict[str, Any] | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         super().__init__()
         if not heads:
@@ -64,6 +70,7 @@ class TaskModule(L.LightningModule):
         self.optim = optim or OptimSettings()
         self.seed = seed
         self.run_config = run_config or {}
+        self.calibration = calibration
 
     def named_heads(self) -> list[tuple[str, Head]]:
         return [(name, cast(Head, head)) for name, head in self.heads.items()]
@@ -118,14 +125,15 @@ class TaskModule(L.LightningModule):
         values = self.val_metrics.compute()
         self.log_dict(values, prog_bar=True, sync_dist=True)
         self.val_metrics.reset()
-        # While fitting, heads that tune a decision rule on dev (the DocRE baseline's threshold) see the
-        # results; every rank gets the same gathered values, so the tuned state stays equal across ranks.
-        # A checkpoint evaluated later keeps the rule it was saved with, so its metrics and prediction
-        # files agree.
-        if self.trainer.state.fn == TrainerFn.FITTING:
-            plain = {k.removeprefix("val/"): float(v) for k, v in values.items()}
+        # The calibration step: while fitting, the task tunes decision rules on dev (the DocRE baseline's
+        # threshold) and the heads take them; every rank gets the same gathered values, so the tuned state
+        # stays equal across ranks.
+        if self.calibration is not None and self.trainer.state.fn == TrainerFn.FITTING:
+            dev = {k.removeprefix("val/"): float(v) for k, v in values.items()}
             for _, head in self.named_heads():
-                head.after_validation(plain)
+                rule = self.calibration(head.label_space, dev)
+                if rule:
+                    head.calibrate(**rule)
 
     def test_step(self, batch: EncodedBatch, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics, "test")

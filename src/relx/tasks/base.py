@@ -194,6 +194,11 @@ class Task(ABC, Generic[E]):
         cls = relx_class(spec.pop("_target_"))
         return cls(vocab=self.vocabs[space], prefix=self.metric_prefix.get(space, ""), **spec)  # type: ignore[no-any-return]
 
+    def calibrate(self, space: str, dev_metrics: Mapping[str, float]) -> dict[str, float]:
+        """Decision parameters for the heads of label space ``space``, tuned on the (unprefixed) dev metrics
+        of each validation while fitting, passed to ``Head.calibrate``; default: none."""
+        return {}
+
     # ---- outputs -------------------------------------------------------------------------------------
     @abstractmethod
     def write_outputs(

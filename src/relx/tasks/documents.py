@@ -1,15 +1,15 @@
 """Document-level relation extraction: DocRED, Re-DocRED (``DocumentRETask``) and BioCreative V CDR (``CdrTask``).
 
 A document is encoded whole: its words are tokenised, each mention wrapped in a marker token
-(ATLOP's ``*``; ``marker: null`` for the seed baseline's plain text), and the tokenizer's own
+(ATLOP's ``*``; ``marker: null`` for the DocRED BERT-baseline report's plain text), and the tokenizer's own
 special tokens put around it. Documents longer than the encoder's limit are not truncated: the
 encoder windows them (``relx.encoders.windows``); ``data_summary.json`` counts them.
 
 The batch carries, as flat index tensors, every mention (its subword span and marker position),
 every entity, and every candidate entity pair (all ordered pairs, or the pairs a CDR file lists),
 so heads gather mention, entity and pair representations with tensor indexing. Training-time
-negative sampling (``neg_multiple``) and the pair cap (``h_t_limit``) are the seed's and are drawn
-from torch's RNG in the head, which the TaskModule seeds per batch (resumable, deterministic).
+negative sampling (``neg_multiple``) and the pair cap (``h_t_limit``) follow the DocRED BERT-baseline report and are
+drawn from torch's RNG in the head, which the TaskModule seeds per batch (resumable, deterministic).
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class DocumentBatch(EncodedBatch):
     ``pair_doc``, ``pair_slot`` (position of the pair among its document's pairs); ``pair_labels``
     ``[P, relations]`` multi-hot with column 0 = NA (``None`` when unlabelled); ``pair_in_train``
     ``[P, relations]``: gold facts whose mention-name triple occurs in the training annotations (for Ign
-    F1). ``neg_multiple``/``h_t_limit``: the training-time pair sampling of seed 000 (``None``: every pair).
+    F1). ``neg_multiple``/``h_t_limit``: the training-time pair sampling of the DocRED BERT-baseline report
+    (``None``: every pair).
     """
 
     mention_doc: Tensor
@@ -308,6 +309,13 @@ class DocumentRETask(Task[Document]):
         path = self.split_file(data_dir, split)
         return None if path is None else self.read_documents(path)
 
+    def calibrate(self, space: str, dev_metrics: Mapping[str, float]) -> dict[str, float]:
+        """The relation threshold of thresholding heads (the DocRE baseline): the decision threshold of the dev
+        sweep's best-F1 point (between its score and the next lower one), else that point's score ``theta``.
+        A checkpoint keeps the threshold it was saved with, so its metrics and prediction files agree."""
+        chosen = dev_metrics.get("threshold", dev_metrics.get("theta"))
+        return {"threshold": chosen} if space == "pair" and chosen is not None else {}
+
     def is_labelled(self, examples: Sequence[Document]) -> bool:
         return all(doc.labelled for doc in examples)
 
@@ -424,7 +432,8 @@ class DocumentRETask(Task[Document]):
         self, examples: list[Document], predictions: dict[str, list[Any]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """(score, is gold, gold fact in train) of every scored (pair, relation) candidate, each
-        ``[candidates]``, and the number of gold facts: the inputs of the seed's precision-recall sweep."""
+        ``[candidates]``, and the number of gold facts: the inputs of the precision-recall
+        sweep of the DocRED BERT-baseline report."""
         scores: list[np.ndarray] = []
         correct: list[np.ndarray] = []
         in_train: list[np.ndarray] = []

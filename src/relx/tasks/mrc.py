@@ -452,9 +452,9 @@ class C3Task(ChoiceTask):
 
 
 class ContextSelectionTask(ChoiceTask):
-    """Context selection (seed 003's first stage): which candidate paragraph answers the question.
-    Reads seed 003's layout (``context_file`` + question lists) or a SQuAD-style file (the answer's
-    paragraph + up to 3 other paragraphs of its article, chosen deterministically). Each candidate is
+    """Context selection (the first stage of the Chinese MRC report): which candidate paragraph answers the
+    question. Reads the Chinese MRC report's layout (``context_file`` + question lists) or a SQuAD-style file (the
+    answer's paragraph + up to 3 other paragraphs of its article, chosen deterministically). Each candidate is
     encoded as ``[CLS] question [SEP] paragraph [SEP]``, the paragraph truncated."""
 
     input_format = "selection"
@@ -477,7 +477,7 @@ class ContextSelectionTask(ChoiceTask):
         return question, candidate
 
     def read_raw(self, path: str | Path) -> list[ChoiceExample]:
-        """Seed 003's layout (the paragraphs file beside ``path``), or a SQuAD-style file with every
+        """The Chinese MRC report's layout (the paragraphs file beside ``path``), or a SQuAD-style file with every
         paragraph of the article as a candidate."""
         return read_questions(path, self._contexts_path(Path(path).parent))
 

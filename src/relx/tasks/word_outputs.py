@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from seqeval.metrics import classification_report
 from seqeval.metrics.sequence_labeling import get_entities
 
 from relx.data.examples import WordExample
-from relx.io import atomic_write, write_json_atomic
+from relx.io import atomic_write, write_json_atomic, write_jsonl_atomic
 
 
 def write_conll(path: str | Path, examples: Sequence[WordExample], predicted: Sequence[Sequence[str]]) -> None:
@@ -65,9 +64,10 @@ def write_intent_slots(
 ) -> None:
     """JSON lines: words, gold/predicted intent and slots (``slots_pred`` null for an intent-only head)."""
 
-    def write(fh: Any) -> None:
-        for i, (ex, intent) in enumerate(zip(examples, intents, strict=True)):
-            record = {
+    write_jsonl_atomic(
+        path,
+        (
+            {
                 "id": i,
                 "words": list(ex.words),
                 "intent_gold": ex.label,
@@ -75,29 +75,28 @@ def write_intent_slots(
                 "slots_gold": list(ex.tags or ()),
                 "slots_pred": list(slots[i]) if slots else None,
             }
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    atomic_write(path, write)
+            for i, (ex, intent) in enumerate(zip(examples, intents, strict=True))
+        ),
+    )
 
 
 def write_raw_predictions(path: str | Path, examples: Sequence[WordExample], predictions: dict[str, list[Any]]) -> None:
     """One JSON object per input line: words, tags with entities, and intent where predicted."""
 
-    def write(fh: Any) -> None:
-        for i, ex in enumerate(examples):
-            record: dict[str, Any] = {"source": ex.source, "words": list(ex.words)}
-            if "token" in predictions:
-                tags = predictions["token"][i]
-                record["tags"] = tags
-                record["entities"] = [
-                    {"type": t, "start": s, "end": e + 1, "text": " ".join(ex.words[s : e + 1])}
-                    for t, s, e in get_entities(tags)
-                ]
-            if "sentence" in predictions:
-                record["intent"] = predictions["sentence"][i]
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def record(i: int, ex: WordExample) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": ex.source, "words": list(ex.words)}
+        if "token" in predictions:
+            tags = predictions["token"][i]
+            out["tags"] = tags
+            out["entities"] = [
+                {"type": t, "start": s, "end": e + 1, "text": " ".join(ex.words[s : e + 1])}
+                for t, s, e in get_entities(tags)
+            ]
+        if "sentence" in predictions:
+            out["intent"] = predictions["sentence"][i]
+        return out
 
-    atomic_write(path, write)
+    write_jsonl_atomic(path, (record(i, ex) for i, ex in enumerate(examples)))
 
 
 def write_split_predictions(
