@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import SHARED_DATA
-from relx.data.conll import PTB_PUNCTUATION_TAGS, read_conll, read_treebank
+from relx.data.conll import PTB_PUNCTUATION_TAGS, DependencyExample, read_conll, read_treebank, sentence_text
 from relx.errors import DataFormatError
 from relx.metrics.attachment import attachment_scores
 from relx.structs.trees import is_tree
@@ -41,6 +41,51 @@ def test_conllu_skips_ranges_empty_nodes_and_comments(tmp_path: Path) -> None:
     assert first.words == ("Do", "n't", "go", ".") and first.heads == (3, 3, 0, 3)
     assert first.rels == ("aux", "advmod", "root", "punct") and first.upos[3] == "PUNCT"
     assert second.words == ("Hi",) and second.source.endswith(":10")
+
+
+def test_conllu_keeps_every_line_it_does_not_predict(tmp_path: Path) -> None:
+    """Comments, the range and the empty node stay in the example, in place, with every column of each word."""
+    first, second = read_conll(write(tmp_path / "a.conllu", CONLLU))
+    assert "\n".join(first.lines) + "\n" == CONLLU.split("\n\n")[0] + "\n"
+    assert first.word_lines == (3, 4, 5, 7) and first.lines[first.word_lines[1]].startswith("2\tn't\tnot\t")
+    assert second.lines == ("1\tHi\thi\tINTJ\tUH\t_\t0\troot\t0:root\t_",) and second.word_lines == (0,)
+
+
+def test_written_predictions_change_only_head_and_deprel(tmp_path: Path) -> None:
+    first, second = read_conll(write(tmp_path / "a.conllu", CONLLU))
+    text = sentence_text(first, [2, 0, 2, 2], ["nsubj", "root", "obj", "punct"]) + sentence_text(second, [0], ["root"])
+    written, given = text.split("\n"), CONLLU.split("\n")
+    assert text.endswith("\n\n") and len(written) == len(given) + 1  # a blank line after the last sentence too
+    changed = {
+        i: (w.split("\t"), g.split("\t")) for i, (w, g) in enumerate(zip(written[:-1], given, strict=True)) if w != g
+    }
+    assert sorted(changed) == [3, 4, 5, 7]  # the word lines of sentence 1, not its range or empty node
+    for w, g in changed.values():
+        assert w[:6] == g[:6] and w[8:] == g[8:]  # DEPS ("3:aux") and MISC as read
+    assert [w[6:8] for w, _ in changed.values()] == [["2", "nsubj"], ["0", "root"], ["2", "obj"], ["2", "punct"]]
+    assert read_conll(write(tmp_path / "b.conllu", text))[0].heads == (2, 0, 2, 2)
+
+
+def test_conllx_predictions_keep_the_input_columns(tmp_path: Path) -> None:
+    (ex,) = read_conll(write(tmp_path / "a.conll", CONLLX.replace("\t_\t_\n", "\t2\tnn\n", 1)))
+    lines = sentence_text(ex, [0, 1, 1], ["root", "dep", "punct"]).split("\n")
+    assert lines[0] == "1\tPierre\t_\tNNP\tNNP\t_\t0\troot\t2\tnn"  # PHEAD/PDEPREL as read
+    assert lines[2] == "3\t.\t_\t.\t.\t_\t1\tpunct\t_\t_" and lines[3:] == ["", ""]
+
+
+def test_examples_not_read_from_a_treebank_get_fresh_columns() -> None:
+    ex = DependencyExample(("Hi", "!"), (), (), (), ())  # raw text to predict: words only
+    assert (
+        sentence_text(ex, [0, 1], ["root", "punct"])
+        == "1\tHi\t_\t_\t_\t_\t0\troot\t_\t_\n2\t!\t_\t_\t_\t_\t1\tpunct\t_\t_\n\n"
+    )
+    with pytest.raises(ValueError, match="1 heads and 1 relations for 2 words"):
+        sentence_text(ex, [0], ["root"])
+
+
+def test_crlf_treebank_is_written_back_with_newlines(tmp_path: Path) -> None:
+    (ex,) = read_conll(write(tmp_path / "a.conll", CONLLX.replace("\n", "\r\n")))
+    assert sentence_text(ex, ex.heads, ex.rels) == CONLLX + "\n"
 
 
 def test_conllx(tmp_path: Path) -> None:

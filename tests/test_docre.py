@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 from behaviour import check_behaviour
 from helpers import TINY_FAST, compose_config
 from relx.build import sample_dir
+from relx.checkpointing import load_relx_checkpoint
 from relx.data.documents import read_rel_info
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
@@ -27,7 +29,7 @@ from relx.heads.docre import (
     segment_logsumexp,
 )
 from relx.metrics.docred_scores import official_evaluate
-from relx.runs import train
+from relx.runs import restore, train
 from relx.tasks.datamodule import TaskDataModule
 from relx.tasks.documents import BUNDLED_REL_INFO, NA, CdrTask, DocumentRETask
 
@@ -432,6 +434,17 @@ def test_cli_evaluates_and_predicts_from_a_docre_checkpoint(tmp_path: Path) -> N
     (evaluated,) = run_dir.glob("eval_validation_*/metrics.json")
     trained = json.loads((run_dir / "metrics.json").read_text())
     assert json.loads(evaluated.read_text())["val/f1"] == pytest.approx(trained["val/f1"], abs=1e-6)
+
+    # Ign F1 needs the training facts: they travel in the checkpoint. Scored as a file under another name in a
+    # directory without the training file, the training documents themselves have every fact "in train".
+    held_out = tmp_path / "later"
+    held_out.mkdir()
+    shutil.copy(sample_dir("redocred") / "train_revised.json", held_out / "arrived.json")
+    _, _, later = restore(load_relx_checkpoint(ckpt), splits=("test",), split_files={"test": held_out / "arrived.json"})
+    assert sorted(later.examples) == ["test"]  # nothing else is read
+    flags = later.features["test"]["fact_in_train"]
+    assert sum(map(sum, flags)) == sum(map(len, flags)) > 0
+
     documents = sample_dir("docred") / "test.json"  # DocRED's unlabelled test documents
     output = tmp_path / "facts.jsonl"
     done = run_cli("relx.predict", f"ckpt_path={ckpt}", f"input={documents}", f"output={output}", cwd=tmp_path)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from helpers import SHARED_DATA
 from relx.build import sample_dir
 from relx.encoders import EncoderSettings, load_encoder
 from relx.heads import BiaffineParserHead
@@ -17,6 +19,7 @@ from relx.tasks.datamodule import TaskDataModule
 from relx.tasks.treebanks import DependencyTask
 
 FILES = {"train": "train.conll", "validation": "dev.conll", "test": "test.conll"}
+UD_SAMPLE = sample_dir("ud_ewt")
 TINY = EncoderSettings(pretrained=False, config_overrides={
     "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64})  # fmt: skip
 
@@ -183,3 +186,31 @@ def test_dependency_task_refuses_unknown_punctuation_options(options: dict[str, 
 
     with pytest.raises(ConfigError, match=message):
         DependencyTask(name="ptb_sd", files=FILES, **options)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        *sorted(UD_SAMPLE.glob("*.conllu")),  # with comments, multiword tokens and (test, train) empty nodes
+        SHARED_DATA / "ud_english_ewt" / "en_ewt-ud-dev.conllu",  # all of UD EWT dev, when present
+        sample_dir("ptb_sd") / "test.conll",  # CoNLL-X
+    ],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_gold_trees_written_as_predictions_give_back_the_treebank_byte_for_byte(tmp_path: Path, path: Path) -> None:
+    """Issue 17: a prediction file keeps everything of its input it does not predict, so that with the gold
+    trees inserted it *is* the input (the official CoNLL 2018 script then scores 100 on every metric: relx
+    has no copy of that script, so identity stands in for it), also for examples whose labels were dropped
+    for prediction."""
+    if not path.exists():
+        pytest.skip("shared data not present")
+    task = DependencyTask(name="treebank", files={"test": path.name})
+    read = task.read_split(path.parent, "test")
+    assert read is not None
+    examples = read[0]
+    gold = {"tree": [list(zip(ex.heads, ex.rels, strict=True)) for ex in examples]}
+    unlabelled = [task.without_labels(ex) for ex in examples]
+    (written,) = task.write_outputs(tmp_path, "test", unlabelled, gold)
+    assert written.read_bytes() == path.read_bytes().replace(b"\r\n", b"\n")
+    if path.suffix == ".conllu":
+        assert re.search(rb"^\d+-\d+\t", written.read_bytes(), re.MULTILINE)  # multiword tokens survived

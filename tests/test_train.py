@@ -15,6 +15,8 @@ from seqeval.metrics import f1_score
 
 from behaviour import check_behaviour
 from helpers import TINY_FAST, compose_config
+from relx.build import sample_dir
+from relx.inference import evaluate
 from relx.runs import train
 from relx.tasks.word_outputs import read_conll_columns
 
@@ -127,22 +129,53 @@ def run_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[s
     )
 
 
+def new_atis_split(tmp_path: Path) -> Path:
+    """A test split in the JointBERT layout, under another name, whose first utterance has an intent and a
+    slot tag the model never saw."""
+    split = tmp_path / "arrived_later"
+    split.mkdir()
+    sample = sample_dir("atis") / "test"
+    for name in ("seq.in", "seq.out", "label"):
+        (split / name).write_text((sample / name).read_text())
+    words = (split / "seq.in").read_text().splitlines()
+    tags = (split / "seq.out").read_text().splitlines()
+    tags[0] = " ".join(["B-never_seen_slot", *tags[0].split()[1:]])
+    labels = (split / "label").read_text().splitlines()
+    labels[0] = "atis_never_seen_intent"
+    for name, lines in (("seq.in", words), ("seq.out", tags), ("label", labels)):
+        (split / name).write_text("\n".join(lines) + "\n")
+    return split
+
+
 def test_cli_train_evaluate_predict(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    done = run_cli("relx.train", "task=atis", "head=joint", *TINY_FAST, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    quiet = [o for o in TINY_FAST if "progress_bar" not in o]
+    progress = ["trainer.enable_progress_bar=true", "trainer.progress_every_n_steps=1"]  # stdout is a pipe
+    done = run_cli("relx.train", "task=atis", "head=joint", *quiet, *progress, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "test/frame_acc" in done.stdout and (run_dir / "metrics.json").is_file()
+    assert "step 1/2" in done.stdout and "step 2/2" in done.stdout and "validation  val/" in done.stdout
     trained = json.loads((run_dir / "metrics.json").read_text())
     ckpt = run_dir / "checkpoints" / "last.ckpt"
 
     out = tmp_path / "eval"
-    done = run_cli("relx.evaluate", f"ckpt_path={ckpt}", "split=test", f"output_dir={out}", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    evaluate(ckpt, split="test", output_dir=out, accelerator="cpu")  # the library API of relx.evaluate
     evaluated = json.loads((out / "metrics.json").read_text())
     best = json.loads((run_dir / "data_summary.json").read_text())["best_checkpoint"]
     if Path(best) == ckpt:  # same weights -> same scores
         assert evaluated["test/frame_acc"] == pytest.approx(trained["test/frame_acc"])
     assert (out / "predictions_test.jsonl").is_file()
+
+    # a labelled file under any name, with an intent and a slot tag the checkpoint never saw: scored as errors
+    new = new_atis_split(tmp_path)
+    done = run_cli("relx.evaluate", f"ckpt_path={ckpt}", f"input={new}", f"output_dir={tmp_path / 'new'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "new" / "data_summary.json").read_text())
+    unseen = summary["unseen_labels"]
+    assert "atis_never_seen_intent" in unseen["sentence"] and "B-never_seen_slot" in unseen["token"]
+    assert set(summary) >= {"test"} and "train" not in summary and "validation" not in summary  # only what it scores
+    rows = [json.loads(line) for line in (tmp_path / "new" / "predictions_test.jsonl").read_text().splitlines()]
+    assert rows[0]["intent_gold"] == "atis_never_seen_intent" and rows[0]["intent_pred"] != "atis_never_seen_intent"
 
     text = tmp_path / "in.txt"
     text.write_text("show me flights from boston to denver\n\nwhat is the cheapest fare to dallas\n")

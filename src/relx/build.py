@@ -7,7 +7,8 @@ may come from a shared checkpoint, so ``_target_`` names only ever resolve insid
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -28,9 +29,10 @@ from relx.heads.base import Head
 from relx.logs import ResumableCSVLogger, TrimLogsOnResume
 from relx.metrics import SentenceFrameAccuracy
 from relx.modules.task import OptimSettings, TaskModule
+from relx.progress import PlainProgress
 from relx.targets import relx_class
 from relx.tasks.base import Task
-from relx.tasks.datamodule import TaskDataModule
+from relx.tasks.datamodule import SPLITS, TaskDataModule
 
 ENCODER_KEYS = (
     "name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing", "attention",
@@ -179,17 +181,24 @@ def build_datamodule(
     vocabs: dict[str, LabelVocab] | None = None,
     data_dir: str | Path | None = None,
     read_data: bool = True,
+    splits: Sequence[str] | None = None,
+    split_files: Mapping[str, str | Path] | None = None,
 ) -> TaskDataModule[Any]:
     """The task's DataModule over ``data_dir`` (default: ``cfg['data_dir']``, else the bundled sample),
     with its splits read and its special tokens added to ``tokenizer``; ``read_data=False`` reads no files
-    (raw-text prediction with ``vocabs`` from a checkpoint)."""
+    (raw-text prediction with ``vocabs`` from a checkpoint); ``splits``: only these (default: all);
+    ``split_files``: split -> a file of the task's format under any name, read instead (``Task.use_file``)."""
     task = build_task(cfg)
+    for split, path in (split_files or {}).items():
+        data_dir = task.use_file(split, Path(path).expanduser().resolve())
     given = data_dir or cfg.get("data_dir")
     # Absolute, so that a checkpoint's stored config still finds the data from another directory.
     sample = cfg["task"].get("sample")
     directory = (Path(given).expanduser().resolve() if given else sample_dir(sample)) if read_data else None
     settings = DataSettings(**cfg["data"], seed=cfg["seed"])
-    datamodule: TaskDataModule[Any] = TaskDataModule(task, directory, tokenizer, settings, vocabs)
+    datamodule: TaskDataModule[Any] = TaskDataModule(
+        task, directory, tokenizer, settings, vocabs, splits=SPLITS if splits is None else splits
+    )
     datamodule.read()
     add_special_tokens(tokenizer, task)
     return datamodule
@@ -241,7 +250,12 @@ def build_module(
     config = encoder.model.config
     heads = build_heads(cfg, encoder.hidden_size, vocabs, config.num_hidden_layers * config.num_attention_heads)
     optim = {k: v for k, v in cfg["optim"].items() if k != "label_smoothing"}  # the heads take it
-    run_config = {"config": cfg, "vocabs": {k: v.to_dict() for k, v in vocabs.items()}, "version": __version__}
+    run_config = {
+        "config": cfg,
+        "vocabs": {k: v.to_dict() for k, v in vocabs.items()},
+        "task_state": task.state(),  # what the task learned from training (DocRED's Ign F1 facts)
+        "version": __version__,
+    }
     return TaskModule(
         encoder=encoder,
         heads=heads,
@@ -333,8 +347,13 @@ def build_trainer(
         )
     csv_logger = ResumableCSVLogger(str(run_dir), name="logs", version="", resuming=resuming)
     callbacks += [TrimLogsOnResume(csv_logger), *(extra_callbacks or [])]
+    options = {k: tcfg[k] for k in TRAINER_KEYS if k in tcfg and tcfg[k] is not None}
+    if options.get("enable_progress_bar", True) and not sys.stdout.isatty():
+        # no terminal (nohup, CI, a pipe): plain lines, since a bar shows nothing until the end
+        options["enable_progress_bar"] = False
+        callbacks.append(PlainProgress(int(tcfg.get("progress_every_n_steps") or 50)))
     trainer = L.Trainer(
-        **{k: tcfg[k] for k in TRAINER_KEYS if k in tcfg and tcfg[k] is not None},
+        **options,
         default_root_dir=str(run_dir),
         callbacks=callbacks,
         logger=[

@@ -27,7 +27,8 @@ def evaluate(cfg: DictConfig) -> tuple[Path, dict[str, float]]:
         split=str(cfg.get("split") or "auto"),
         output_dir=cfg.output_dir or None,
         decoder=cfg.decoder,
-        batch_size=int(cfg.batch_size),
+        batch_size=None if cfg.batch_size is None else int(cfg.batch_size),
+        input_path=cfg.get("input") or None,
         accelerator=str(cfg.accelerator),
         precision=str(cfg.precision),
     )

@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relx.errors import ConfigError
+
+if TYPE_CHECKING:
+    from relx.tasks.datamodule import TaskDataModule
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +84,21 @@ def evaluate(
     split: str = AUTO,
     output_dir: str | Path | None = None,
     decoder: str | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     accelerator: str = "auto",
     precision: str = "32-true",
+    input_path: str | Path | None = None,
 ) -> tuple[Path, dict[str, float]]:
-    """Score ``split`` (``auto``: test when labelled, else dev) of ``data_dir`` (default: the training run's)
-    with the checkpoint alone; writes metrics, data summary and the task's official prediction files into
-    ``output_dir`` (default ``<run dir>/eval_<split>_<timestamp>``) and returns it with the metrics."""
+    """Score a labelled split with the checkpoint alone; write metrics, data summary and the task's official
+    prediction files into ``output_dir`` (default ``<run dir>/eval_<split>_<timestamp>``); return it and the
+    metrics.
+
+    The split is ``input_path`` (a labelled file of the task's format under any name; scored as ``split``,
+    ``test`` for ``auto``), or ``split`` of ``data_dir`` (default: the training run's data): ``auto`` is test
+    when labelled, else dev. Only that split is read (and train only when dev has to be carved from it).
+    Labels the checkpoint never saw are scored as errors. ``batch_size``: default, the run's evaluation
+    batch size (the task's: 8 documents for DocRE).
+    """
     requested = requested_split(split)
 
     from relx.build import build_trainer
@@ -97,20 +108,42 @@ def evaluate(
 
     ckpt_path = Path(ckpt_path)
     checkpoint = load_relx_checkpoint(ckpt_path)
-    _, module, datamodule = restore(checkpoint, data_dir=data_dir, eval_batch_size=int(batch_size))
+    chosen: list[str] = []
+
+    def select(datamodule: TaskDataModule) -> str:  # before anything is encoded
+        chosen.append(choose_split(datamodule, requested, ckpt_path))
+        return chosen[0]
+
+    if input_path is not None:
+        if not Path(input_path).exists():
+            raise ConfigError(f"input={input_path}: no such file")
+        requested = "test" if requested == AUTO else requested
+        splits: tuple[str, ...] = (requested,)
+        _, module, datamodule = restore(
+            checkpoint,
+            splits=splits,
+            split_files={requested: input_path},
+            eval_batch_size=batch_size,
+            select_split=select,
+        )
+    else:
+        splits = ("test", "validation") if requested == AUTO else (requested,)
+        _, module, datamodule = restore(
+            checkpoint, data_dir=data_dir, splits=splits, eval_batch_size=batch_size, select_split=select
+        )
     if decoder:
         set_decoder(module, str(decoder))
-    chosen = choose_split(datamodule, requested, ckpt_path)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    out_dir = Path(output_dir or ckpt_path.parent.parent / f"eval_{chosen}_{stamp}")
+    split_name = chosen[0]
+    out_dir = Path(output_dir or ckpt_path.parent.parent / f"eval_{split_name}_{stamp}")
     trainer, _ = build_trainer({"trainer": {"accelerator": accelerator, "precision": precision}})
-    datamodule.setup("test")
-    metrics = evaluate_split(trainer, module, datamodule, chosen)
-    predictions = predict_split(module, datamodule, chosen, accelerator)
-    datamodule.write_outputs(out_dir, chosen, predictions)
+    metrics = evaluate_split(trainer, module, datamodule, split_name)
+    predictions = predict_split(module, datamodule, split_name, accelerator)
+    datamodule.write_outputs(out_dir, split_name, predictions)
     write_json_atomic(out_dir / "metrics.json", metrics)
     write_json_atomic(out_dir / "data_summary.json", datamodule.data_summary())
-    print(f"\n{datamodule.data_dir} [{chosen}] -> {out_dir}\n{format_summary(metrics)}\n", flush=True)
+    source = input_path or datamodule.data_dir
+    print(f"\n{source} [{split_name}] -> {out_dir}\n{format_summary(metrics)}\n", flush=True)
     return out_dir, metrics
 
 
@@ -118,7 +151,7 @@ def predict(
     ckpt_path: str | Path,
     input_path: str | Path,
     output: str | Path | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     accelerator: str = "auto",
     checkpoint: dict[str, Any] | None = None,
 ) -> Path:
@@ -137,7 +170,7 @@ def predict(
 
     from relx.runs import predict_split, restore
 
-    _, module, datamodule = restore(checkpoint, read_data=False, eval_batch_size=int(batch_size))
+    _, module, datamodule = restore(checkpoint, read_data=False, eval_batch_size=batch_size)
     examples = read_input(datamodule.task.read_raw, input_path, family, reader)
     datamodule.set_predict_examples(examples)
     datamodule.setup("predict")

@@ -33,7 +33,7 @@ class PipelineResult:
 
 
 def _predict(
-    checkpoint: dict[str, Any], examples: list[Any], batch_size: int, accelerator: str
+    checkpoint: dict[str, Any], examples: list[Any], batch_size: int | None, accelerator: str
 ) -> tuple[Task[Any], dict[str, list[Any]]]:
     """The checkpoint's Task and its predictions of ``examples``."""
     from relx.runs import predict_split, restore
@@ -48,7 +48,7 @@ def run_pipeline(
     qa_checkpoint: dict[str, Any],
     select_checkpoint: dict[str, Any],
     questions: list[ChoiceExample],
-    batch_size: int = 16,
+    batch_size: int | None = None,
     accelerator: str = "cpu",
 ) -> PipelineResult:
     """Select a paragraph for every question, then extract its answer from that paragraph."""
@@ -107,7 +107,7 @@ def predict_two_stage(
     input_path: str | Path,
     contexts: str | Path | None = None,
     output: str | Path | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     accelerator: str = "auto",
 ) -> list[Path]:
     """Library API of the two-stage pipeline (``relx.predict ... select_ckpt_path=``): read the questions of

@@ -55,7 +55,7 @@ def predict_pipeline(cfg: DictConfig) -> list[Path]:
         input_path,
         contexts=cfg.get("contexts"),
         output=cfg.output,
-        batch_size=int(cfg.batch_size),
+        batch_size=None if cfg.batch_size is None else int(cfg.batch_size),
         accelerator=str(cfg.accelerator),
     )
 
@@ -72,7 +72,7 @@ def predict(cfg: DictConfig) -> Path:
         ckpt_path,
         input_path,
         output=cfg.output,
-        batch_size=int(cfg.batch_size),
+        batch_size=None if cfg.batch_size is None else int(cfg.batch_size),
         accelerator=str(cfg.accelerator),
         checkpoint=checkpoint,
     )

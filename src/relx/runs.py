@@ -7,7 +7,7 @@ import math
 import os
 import signal
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -154,9 +154,22 @@ def _fit_and_evaluate(
 
 
 def restore(
-    checkpoint: dict[str, Any], data_dir: str | Path | None = None, read_data: bool = True, **data_overrides: Any
+    checkpoint: dict[str, Any],
+    data_dir: str | Path | None = None,
+    read_data: bool = True,
+    splits: Sequence[str] | None = None,
+    split_files: Mapping[str, str | Path] | None = None,
+    eval_batch_size: int | None = None,
+    select_split: Callable[[TaskDataModule], str] | None = None,
 ) -> tuple[dict[str, Any], TaskModule, TaskDataModule]:
     """Rebuild config, module (with the checkpoint's weights) and DataModule from a checkpoint alone.
+
+    ``splits``: read only these of ``data_dir`` (evaluation: the split it scores; ``split_files`` may give
+    a split as a file under any name); ``select_split``: called once they are read, names the one split to
+    keep (it may refuse with a ``ConfigError`` before anything is encoded). The data is encoded before the
+    model is built, so labels the checkpoint never saw are added after its vocabularies (scored as errors,
+    never predicted) before the metrics copy them. What the task learned from training (stored
+    ``task_state``: DocRED's Ign F1 facts) comes from the checkpoint, not from the data.
 
     The stored config is data from a file someone may have sent: ``build`` resolves its ``_target_``
     names only inside ``relx.*`` and ``EncoderSettings`` refuses remote-code options; a config this
@@ -167,7 +180,8 @@ def restore(
     try:
         cfg = dict(stored["config"])
         cfg["task"] = upgrade_task_config(cfg["task"])  # a checkpoint written before Tasks existed
-        cfg["data"] = {**cfg["data"], **data_overrides}
+        if eval_batch_size is not None:  # else the run's (the task's)
+            cfg["data"] = {**cfg["data"], "eval_batch_size": int(eval_batch_size)}
         vocabs = {k: LabelVocab.from_dict(v) for k, v in stored["vocabs"].items()}
     except ConfigError as err:
         raise ConfigError(f"checkpoint written by relx {written_by}: {err}") from None
@@ -177,7 +191,22 @@ def restore(
         ) from None
     tokenizer = build_tokenizer(cfg)
     try:
-        datamodule = build_datamodule(cfg, tokenizer, vocabs=vocabs, data_dir=data_dir, read_data=read_data)
+        datamodule = build_datamodule(
+            cfg,
+            tokenizer,
+            vocabs=vocabs,
+            data_dir=data_dir,
+            read_data=read_data,
+            splits=splits,
+            split_files=split_files,
+        )
+        datamodule.task.load_state(stored.get("task_state") or {})
+        missing = datamodule.task.check_learned()
+        if read_data and missing:
+            log.warning("checkpoint written by relx %s: %s", written_by, missing)
+        if select_split is not None:
+            datamodule.keep_only(select_split(datamodule))
+        datamodule.setup()  # unseen labels of the data join the vocabularies before the metrics copy them
         module = build_module(cfg, datamodule.task, pretrained=False, vocab_size=len(tokenizer))
         module.load_state_dict(checkpoint["state_dict"])
     except (KeyError, TypeError) as err:  # a stored config or weights of another relx version

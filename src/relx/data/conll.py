@@ -2,7 +2,13 @@
 
 Both have ten tab-separated columns and blank lines between sentences. CoNLL-U: ``#`` comment lines;
 multiword-token ranges (``1-2``) and empty nodes (``1.1``) are not words of the basic tree and are
-skipped. CoNLL-X: columns ``ID FORM LEMMA CPOSTAG POSTAG FEATS HEAD DEPREL PHEAD PDEPREL``.
+not encoded. CoNLL-X: columns ``ID FORM LEMMA CPOSTAG POSTAG FEATS HEAD DEPREL PHEAD PDEPREL``.
+
+Each example also keeps its sentence's lines as read (comments, ranges, empty nodes and all ten columns of
+every word line), so that ``sentence_text`` writes a prediction file that differs from its input only in
+the HEAD and DEPREL of the words: the official scorers' token, tag, lemma and feature metrics (the CoNLL
+2018 script's UPOS, XPOS, UFeats, Lemmas, MLAS, BLEX...) then compare like with like. A block of comment
+lines with no word (a trailing ``# newdoc`` say) is not a sentence and is not kept.
 
 Every sentence must be one tree: word ids ``1..n`` in sequence, heads in ``0..n``, exactly one word
 attached to ROOT (head 0), no cycle. Every problem raises ``DataFormatError`` naming file and line (for a
@@ -15,7 +21,8 @@ cycle are attached to the first root word), and counted (``trees_repaired`` in t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from relx.data.readers import ReadStats, read_lines
@@ -44,6 +51,10 @@ class DependencyExample:
     heads: tuple[int, ...]
     rels: tuple[str, ...]
     source: str = ""
+    # The sentence's lines as read, line ending stripped (empty for input that is not a treebank, e.g. raw
+    # text to predict), and the index in ``lines`` of each word's line: what writing predictions keeps.
+    lines: tuple[str, ...] = ()
+    word_lines: tuple[int, ...] = ()
 
 
 def read_conll(path: str | Path, repair_trees: bool = False) -> list[DependencyExample]:
@@ -56,31 +67,49 @@ def read_treebank(path: str | Path, repair_trees: bool = False) -> tuple[list[De
     path = Path(path)
     stats = ReadStats()
     examples: list[DependencyExample] = []
-    rows: list[list[str]] = []
-    line_of: list[int] = []
+    block = _Block()
 
     def flush() -> None:
-        if rows:
-            examples.append(_sentence(path, rows, line_of, repair_trees, stats))
-            stats.words += len(rows)
-        rows.clear()
-        line_of.clear()
+        if block.rows:
+            examples.append(_sentence(path, block, repair_trees, stats))
+            stats.words += len(block.rows)
+        block.clear()
 
     for lineno, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             flush()
-            continue
-        if line.startswith("#") and not rows:
-            continue
-        cols = _word_columns(path, line, lineno, expected=len(rows) + 1)
-        if cols is not None:
-            rows.append(cols)
-            line_of.append(lineno)
+        elif line.startswith("#") and not block.rows:
+            block.lines.append(line)
+        else:
+            block.add(line, lineno, _word_columns(path, line, lineno, expected=len(block.rows) + 1))
     flush()
     if not examples:
         raise DataFormatError(path, "no sentences found")
     stats.examples = len(examples)
     return examples, stats
+
+
+@dataclass
+class _Block:
+    """The lines of the sentence being read: all of them (``lines``) and, per word, its columns, its line
+    number in the file (for messages) and its index in ``lines`` (to write predictions back into)."""
+
+    lines: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    line_of: list[int] = field(default_factory=list)
+    word_lines: list[int] = field(default_factory=list)
+
+    def add(self, line: str, lineno: int, cols: list[str] | None) -> None:
+        """A word line (``cols``) or a multiword-token / empty-node line (``None``: kept, not a word)."""
+        if cols is not None:
+            self.rows.append(cols)
+            self.line_of.append(lineno)
+            self.word_lines.append(len(self.lines))
+        self.lines.append(line)
+
+    def clear(self) -> None:
+        for part in (self.lines, self.rows, self.line_of, self.word_lines):
+            part.clear()
 
 
 def _word_columns(path: Path, line: str, lineno: int, expected: int) -> list[str] | None:
@@ -101,10 +130,9 @@ def _word_columns(path: Path, line: str, lineno: int, expected: int) -> list[str
     return cols
 
 
-def _sentence(
-    path: Path, rows: list[list[str]], line_of: list[int], repair: bool, stats: ReadStats
-) -> DependencyExample:
+def _sentence(path: Path, block: _Block, repair: bool, stats: ReadStats) -> DependencyExample:
     """One sentence, its tree validated (heads in range always; roots and cycles repaired when asked)."""
+    rows, line_of = block.rows, block.line_of
     n = len(rows)
     heads = [int(r[6]) for r in rows]
     rels = [r[7] for r in rows]
@@ -126,7 +154,34 @@ def _sentence(
         tuple(heads),
         tuple(rels),
         f"{path}:{line_of[0]}",
+        tuple(block.lines),
+        tuple(block.word_lines),
     )
+
+
+def sentence_text(example: DependencyExample, heads: Sequence[int], rels: Sequence[str]) -> str:
+    """The sentence with ``heads``/``rels`` (one per word) in CoNLL, ending in the blank line that ends a
+    sentence: its lines as read with only HEAD and DEPREL of the word lines replaced (DEPS, the enhanced
+    graph, is left as read: relx does not predict it), or, for an example not read from a treebank, ten
+    fresh columns a word with the tags it has and ``_`` for the rest."""
+    if len(heads) != len(example.words) or len(rels) != len(example.words):
+        raise ValueError(f"{len(heads)} heads and {len(rels)} relations for {len(example.words)} words")
+    lines = list(example.lines) if example.lines else _fresh_lines(example)
+    word_lines = example.word_lines if example.lines else range(len(lines))
+    for index, head, rel in zip(word_lines, heads, rels, strict=True):
+        cols = lines[index].split("\t")
+        cols[6], cols[7] = str(head), rel
+        lines[index] = "\t".join(cols)
+    return "".join(f"{line}\n" for line in lines) + "\n"
+
+
+def _fresh_lines(example: DependencyExample) -> list[str]:
+    """Word lines for an example with no lines of its own (HEAD and DEPREL left ``_`` for the caller)."""
+    return [
+        f"{i}\t{word}\t_\t{example.upos[i - 1] if example.upos else '_'}"
+        f"\t{example.xpos[i - 1] if example.xpos else '_'}\t_\t_\t_\t_\t_"
+        for i, word in enumerate(example.words, start=1)
+    ]
 
 
 def _repaired(heads: list[int], rels: list[str]) -> tuple[list[int], list[str]]:

@@ -117,6 +117,12 @@ class Task(ABC, Generic[E]):
             return None
         return data_dir / name
 
+    def use_file(self, split: str, path: Path) -> Path:
+        """Read ``split`` from ``path``, a labelled file of the task's format under any name (``relx.evaluate
+        input=FILE``), instead of its usual file; returns the data directory to read from."""
+        self.files[split] = path.name
+        return path.parent
+
     def describe_split(self, data_dir: Path | None, split: str) -> str:
         """Where ``split`` is looked for, for messages."""
         return str(Path(data_dir or ".") / (self.files.get(split) or f"<no {split} file configured>"))
@@ -147,6 +153,17 @@ class Task(ABC, Generic[E]):
 
     def learn_from_train(self, train: list[E]) -> None:
         """What the task keeps from the training examples beyond vocabularies; default: nothing."""
+
+    def state(self) -> dict[str, Any]:
+        """What ``learn_from_train`` kept, as plain JSON-able data stored in checkpoints; default: nothing."""
+        return {}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore ``state()`` from a checkpoint (evaluation without the training data)."""
+
+    def check_learned(self) -> str | None:
+        """Why scores will be off when nothing was learned from training (None: nothing is missing)."""
+        return None
 
     def special_tokens(self) -> list[str]:
         """Tokens the task adds to the tokenizer (entity markers), known once vocabularies are set."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -36,9 +37,11 @@ E = TypeVar("E")
 class TaskDataModule(L.LightningDataModule, Generic[E]):
     """Splits, vocabularies, cached encoding and loaders of one ``task`` over ``data_dir``.
 
-    ``vocabs`` may be given (from a checkpoint): the training split is then optional, and ``data_dir=None``
-    reads no files at all (prediction on raw text, ``set_predict_examples``). ``read()`` reads the splits
-    and fixes the vocabularies; ``setup()`` also encodes every split not yet encoded.
+    ``vocabs`` may be given (from a checkpoint): the training split is then optional, ``splits`` may name
+    only the splits wanted (evaluation reads just the one it scores; a dev split carved from train still
+    reads train to carve it), and ``data_dir=None`` reads no files at all (prediction on raw text,
+    ``set_predict_examples``). ``read()`` reads the splits and fixes the vocabularies; ``setup()`` also
+    encodes every split not yet encoded.
     """
 
     def __init__(
@@ -48,9 +51,11 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         tokenizer: PreTrainedTokenizerBase,
         settings: DataSettings | None = None,
         vocabs: dict[str, LabelVocab] | None = None,
+        splits: Sequence[str] = SPLITS,
     ) -> None:
         super().__init__()
         self.task = task
+        self.splits = tuple(splits)
         self.data_dir = Path(data_dir) if data_dir is not None else None
         if self.data_dir is not None and not self.data_dir.is_dir():
             raise DataFormatError(self.data_dir, "data directory not found")
@@ -73,15 +78,16 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
 
     # ---- reading -------------------------------------------------------------------------------------
     def read(self) -> None:
-        """Read every split of ``data_dir`` (once), fix the vocabularies, carve dev, take the training fraction."""
+        """Read the wanted splits of ``data_dir`` (once), fix the vocabularies, carve dev, take the training
+        fraction."""
         if self._read:
             return
         self._read = True
-        for split in SPLITS if self.data_dir is not None else ():
-            assert self.data_dir is not None
-            found = self.task.read_split(self.data_dir, split)
-            if found is not None:
-                self.examples[split], self.read_stats[split] = found
+        if self.data_dir is not None:
+            for split in [s for s in SPLITS if s in self.splits]:
+                self._read_split(split)
+            if "validation" in self.splits and not {"validation", "train"} & set(self.examples):
+                self._read_split("train")  # the dev split is carved from it
         if self.given_vocabs is None:
             if "train" not in self.examples or self.data_dir is None:
                 raise DataFormatError(
@@ -105,6 +111,15 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
             )
             # after carving and subsetting: what the model is trained on (DocRED's Ign F1 facts)
             self.task.learn_from_train(self.examples["train"])
+            if "train" not in self.splits:  # read only to carve the dev split from
+                del self.examples["train"]
+                self.read_stats.pop("train", None)
+
+    def _read_split(self, split: str) -> None:
+        assert self.data_dir is not None
+        found = self.task.read_split(self.data_dir, split)
+        if found is not None:
+            self.examples[split], self.read_stats[split] = found
 
     def describe_split(self, split: str) -> str:
         return self.task.describe_split(self.data_dir, split)
@@ -117,6 +132,14 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         """Whether ``split`` has gold labels to score (DocRED's official test file has none)."""
         self.read()
         return self.task.is_labelled(self.examples.get(split, []))
+
+    def keep_only(self, split: str) -> None:
+        """Drop every split but ``split`` before encoding (evaluation scores one)."""
+        self.read()
+        for other in [s for s in self.examples if s != split]:
+            del self.examples[other]
+            self.read_stats.pop(other, None)
+            self.features.pop(other, None)
 
     def set_predict_examples(self, examples: list[E]) -> None:
         """Examples to predict (gold labels, if any, are dropped)."""

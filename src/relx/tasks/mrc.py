@@ -427,8 +427,16 @@ class C3Task(ChoiceTask):
     ) -> None:
         super().__init__(name, files, **common)
         self.subsets = list(subsets)
+        self._given: dict[str, Path] = {}  # split -> a file given with use_file
+
+    def use_file(self, split: str, path: Path) -> Path:
+        """One C3 JSON file (of either subset) under any name."""
+        self._given[split] = path
+        return path.parent
 
     def _paths(self, data_dir: Path, split: str) -> list[Path]:
+        if split in self._given:
+            return [self._given[split]]
         name = self.files.get(split)
         if not name:
             return []

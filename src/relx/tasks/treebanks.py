@@ -7,7 +7,7 @@ special token (``[CLS]``/``<s>``). Words lost to truncation are counted and stil
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,7 +15,7 @@ import datasets
 from torch import Tensor
 
 from relx.data.batch import IGNORE_INDEX, EncodedBatch, encoded_inputs, example_ids, pad_rows
-from relx.data.conll import PTB_PUNCTUATION_TAGS, DependencyExample, read_treebank
+from relx.data.conll import PTB_PUNCTUATION_TAGS, DependencyExample, read_treebank, sentence_text
 from relx.data.readers import read_raw_lines
 from relx.data.subwords import encode_words
 from relx.data.vocab import LabelVocab
@@ -107,7 +107,8 @@ class DependencyTask(Task[DependencyExample]):
         return [DependencyExample(ex.words, (), (), (), (), ex.source) for ex in read_raw_lines(path)]
 
     def without_labels(self, example: DependencyExample) -> DependencyExample:
-        return DependencyExample(example.words, example.upos, example.xpos, (), (), example.source)
+        """The gold tree dropped; the lines read are kept, for writing the predicted tree back into them."""
+        return replace(example, heads=(), rels=())
 
     def build_vocabs(self, data_dir: Path, train: list[DependencyExample]) -> dict[str, LabelVocab]:
         return {"tree": LabelVocab.from_labels(r for ex in train for r in ex.rels)}
@@ -143,16 +144,14 @@ class DependencyTask(Task[DependencyExample]):
     def write_outputs(
         self, run_dir: Path, split: str, examples: list[DependencyExample], predictions: dict[str, list[Any]]
     ) -> list[Path]:
-        """The predicted trees in ten CoNLL columns (``predictions_<split>.conllu``), gold tags kept."""
+        """The predicted trees as the input treebank with only HEAD and DEPREL of each word replaced
+        (``predictions_<split>.conllu``; ``conll.sentence_text``): comments, multiword tokens, empty nodes,
+        lemmas, tags and features are kept so that an official scorer's full report on it is meaningful."""
         path = run_dir / f"predictions_{split}.conllu"
 
         def write(fh: IO[Any]) -> None:
             for ex, tree in zip(examples, predictions["tree"], strict=True):
-                for i, (word, (head, rel)) in enumerate(zip(ex.words, tree, strict=True), start=1):
-                    upos = ex.upos[i - 1] if ex.upos else "_"
-                    xpos = ex.xpos[i - 1] if ex.xpos else "_"
-                    fh.write(f"{i}\t{word}\t_\t{upos}\t{xpos}\t_\t{head}\t{rel}\t_\t_\n")
-                fh.write("\n")
+                fh.write(sentence_text(ex, [head for head, _ in tree], [rel for _, rel in tree]))
 
         atomic_write(path, write)
         return [path]

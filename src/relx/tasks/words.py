@@ -135,7 +135,16 @@ class IntentSlotTask(WordTask):
     ``intent_label.txt`` and ``slot_label.txt`` beside them."""
 
     label_spaces = ("token", "sentence")
-    split_dirs: ClassVar[dict[str, str]] = {"train": "train", "validation": "dev", "test": "test"}
+    default_split_dirs: ClassVar[dict[str, str]] = {"train": "train", "validation": "dev", "test": "test"}
+
+    def __init__(self, name: str, **common: Any) -> None:
+        super().__init__(name, **common)
+        self.split_dirs = dict(self.default_split_dirs)
+
+    def use_file(self, split: str, path: Path) -> Path:
+        """``path`` is a split directory of the layout (``seq.in``, ``seq.out``, ``label``), under any name."""
+        self.split_dirs[split] = path.name
+        return path.parent
 
     def describe_split(self, data_dir: Path | None, split: str) -> str:
         return str(Path(data_dir or ".") / self.split_dirs[split] / "{seq.in,seq.out,label}")
