@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
+import relx
 from helpers import TINY_FAST, compose_config
 from relx.errors import ConfigError, DataFormatError
 from relx.evaluate import evaluate
@@ -120,9 +121,14 @@ def test_predict_reads_the_example_of_its_family(tmp_path: Path, checkpoints: di
     example = EXAMPLES / INPUT_FORMATS[family].examples[0]
     output = predict(predict_config(ckpt_path=checkpoints[task], input=example, output=tmp_path / "out.jsonl"))
     rows = read_rows(output)
+    model = relx.load(checkpoints[task], accelerator="cpu")  # the one-line API gives the same records
+    assert json.loads(json.dumps(model.predict(example))) == rows
     if family in ("words", "parsing", "relations"):  # one input a line
         lines = [line for line in example.read_text(encoding="utf-8").splitlines() if line.strip()]
         assert [r["source"] for r in rows] == [f"{example}:{i}" for i in range(1, len(lines) + 1)]
+        from_texts = json.loads(json.dumps(model.predict(lines)))
+        assert [r.pop("source") for r in from_texts] == [f"text {i}" for i in range(len(lines))]
+        assert from_texts == [{k: v for k, v in r.items() if k != "source"} for r in rows]
     if family == "words":
         assert all(len(r["tags"]) == len(r["words"]) and isinstance(r["entities"], list) for r in rows)
         assert all(isinstance(r.get("intent"), str) for r in rows) == (task == "atis")

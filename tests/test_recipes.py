@@ -84,10 +84,8 @@ class TsvSentenceTask(Task[Example]):
         write_jsonl_atomic(path, rows)
         return [path]
 
-    def write_raw_predictions(self, path: Path, examples: list[Example], predictions: dict[str, list[Any]]) -> None:
-        write_jsonl_atomic(
-            path, ({"text": t, "label": p} for (t, _), p in zip(examples, predictions["sentence"], strict=True))
-        )
+    def raw_records(self, examples: list[Example], predictions: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        return [{"text": t, "label": p} for (t, _), p in zip(examples, predictions["sentence"], strict=True)]
 
 
 # ---- recipe 2: a head ------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics import Metric, MetricCollection
 from transformers import PreTrainedTokenizerBase
 
-from relx import __version__
 from relx.checkpointing import AtomicCheckpointIO
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
@@ -33,6 +32,7 @@ from relx.progress import PlainProgress
 from relx.targets import relx_class
 from relx.tasks.base import Task
 from relx.tasks.datamodule import SPLITS, TaskDataModule
+from relx.version import __version__
 
 ENCODER_KEYS = (
     "name", "pretrained", "config_overrides", "tokenizer_kwargs", "freeze", "gradient_checkpointing", "attention",

@@ -15,7 +15,6 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from relx import __version__
 from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer, upgrade_task_config
 from relx.curves import curve_callbacks
 from relx.data.vocab import LabelVocab
@@ -27,6 +26,7 @@ from relx.modules.task import TaskModule
 from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolute_data_dir
 from relx.stopping import StopOnSignal
 from relx.tasks.datamodule import TaskDataModule
+from relx.version import __version__
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ IGNORE_INDEX = -100
 
 @dataclass(kw_only=True)
 class EncodedBatch:
-    """The fields every batch has: ``input_ids``/``attention_mask`` ``[rows, seq]`` (padded), ``example_ids``
-    ``[batch]`` (indices into the split's examples, for writing predictions), ``token_type_ids`` ``[rows,
+    """The fields every batch has: ``input_ids``/``attention_mask`` ``[rows, seq]`` (padded; a row per
+    example, or several: MRC windows and candidates), ``example_ids`` ``[batch]`` (indices into the split's
+    examples, for writing predictions; ``len(batch)``), ``token_type_ids`` ``[rows,
     seq]`` for inputs of two segments (question + context), else ``None``. A task's batch extends it with its
     own fields; the encoder reads only these."""
 
@@ -29,7 +30,8 @@ class EncodedBatch:
     token_type_ids: Tensor | None = None
 
     def __len__(self) -> int:
-        return int(self.input_ids.shape[0])
+        """Examples in the batch (rows may be more: MRC windows and candidates)."""
+        return int(self.example_ids.shape[0])
 
 
 @dataclass(kw_only=True)

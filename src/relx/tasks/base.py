@@ -13,17 +13,19 @@ Life cycle (driven by ``TaskDataModule`` and ``relx.build``):
 1. ``Task(**knobs)`` from the ``task`` config node (``_target_`` + the family's options);
 2. ``attach(tokenizer, settings)``: the run's tokenizer and ``data.*`` settings, checked against the
    task's needs (a fast tokenizer for offsets, room for a question ...);
-3. ``read_split`` per split, ``learn_from_train`` with the training examples (e.g. DocRED's facts for
-   Ign F1), and ``build_vocabs`` (or vocabularies from a checkpoint) -> ``use_vocabs``;
+3. ``read_split`` per split, ``build_vocabs`` (or vocabularies from a checkpoint) -> ``use_vocabs``, and
+   ``learn_from_train`` with the training examples (DocRED's facts for Ign F1; kept in checkpoints as
+   ``state()``, restored with ``load_state``);
 4. ``special_tokens()`` are added to the tokenizer (and the embeddings resized) by ``relx.build``;
 5. ``columns`` -> ``encode`` (a batched ``datasets.map`` function) -> ``collator``;
-6. ``write_outputs`` / ``write_raw_predictions`` with the decoded predictions.
+6. while fitting, ``calibrate`` tunes decision rules on each validation's dev metrics (DocRE's threshold);
+7. ``write_outputs`` / ``write_raw_predictions`` with the decoded predictions.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -35,6 +37,7 @@ from relx.data.settings import DataSettings
 from relx.data.splits import carve_dev
 from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError
+from relx.io import write_jsonl_atomic
 from relx.targets import relx_class
 
 E = TypeVar("E")
@@ -225,5 +228,9 @@ class Task(ABC, Generic[E]):
         field has an official scorer); return the paths written."""
 
     @abstractmethod
+    def raw_records(self, examples: list[E], predictions: dict[str, list[Any]]) -> Iterable[dict[str, Any]]:
+        """One readable record per input (``relx.predict``'s JSON lines, ``relx.load(...).predict``'s result)."""
+
     def write_raw_predictions(self, path: Path, examples: list[E], predictions: dict[str, list[Any]]) -> None:
-        """JSON lines for ``relx.predict``."""
+        """``raw_records`` as JSON lines (``relx.predict``)."""
+        write_jsonl_atomic(path, self.raw_records(examples, predictions))

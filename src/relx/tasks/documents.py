@@ -33,7 +33,7 @@ from relx.data.documents import CDR_RELATION, Document, docred_json, read_cdr, r
 from relx.data.vocab import LabelVocab
 from relx.encoders.windows import sequence_specials
 from relx.errors import ConfigError, DataFormatError
-from relx.io import write_json_atomic, write_jsonl_atomic
+from relx.io import write_json_atomic
 from relx.metrics.docred_scores import curve_scores, official_evaluate, plot_pr_curve, train_facts
 from relx.tasks.base import Task
 
@@ -482,13 +482,10 @@ class DocumentRETask(Task[Document]):
         same_table = all(r in table for r in ids)
         return {r: table[r] if same_table else None for r in ids}
 
-    def write_raw_predictions(self, path: Path, examples: list[Document], predictions: dict[str, list[Any]]) -> None:
-        """JSON lines, one document each: its ``title``, its ``entities`` (name of the first mention, type) and
-        the predicted ``facts``: entity indices ``h_idx``/``t_idx`` and relation id ``r`` with ``score`` (the
+    def raw_records(self, examples: list[Document], predictions: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+        """One record a document: its ``title``, its ``entities`` (name of the first mention, type) and the
+        predicted ``facts``: entity indices ``h_idx``/``t_idx`` and relation id ``r`` with ``score`` (the
         CodaLab fields), plus ``h_name``/``h_type``/``t_name``/``t_type`` and the readable ``r_name``."""
-        write_jsonl_atomic(path, self._raw_records(examples, predictions))
-
-    def _raw_records(self, examples: list[Document], predictions: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
         vocab = self.vocabs["pair"]
         names = self.relation_names()
         for doc, predicted in zip(examples, predictions["pair"], strict=True):

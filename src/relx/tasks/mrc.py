@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,7 +38,7 @@ from relx.data.mrc import (
 )
 from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError, DataFormatError
-from relx.io import write_json_atomic, write_jsonl_atomic
+from relx.io import write_json_atomic
 from relx.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,6 @@ class SpanBatch(EncodedBatch):
     answers: list[list[str]] = field(default_factory=list)
     start_positions: Tensor | None = None
     end_positions: Tensor | None = None
-
-    def __len__(self) -> int:
-        return int(self.example_ids.shape[0])
 
 
 class SpanCollator:
@@ -266,14 +263,12 @@ class SpanQATask(Task[QAExample]):
         write_json_atomic(path, {ex.id: a for ex, a in zip(examples, answers, strict=True)})
         return [path]
 
-    def write_raw_predictions(self, path: Path, examples: list[QAExample], predictions: dict[str, list[Any]]) -> None:
+    def raw_records(self, examples: list[QAExample], predictions: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+        """``{id, question, answer, answer_start}`` per question."""
         answers = answer_texts(examples, predictions)
-        write_jsonl_atomic(
-            path,
-            (
-                {"id": ex.id, "question": ex.question, "answer": answer, "answer_start": start}
-                for ex, (start, _), answer in zip(examples, predictions["span"], answers, strict=True)
-            ),
+        return (
+            {"id": ex.id, "question": ex.question, "answer": answer, "answer_start": start}
+            for ex, (start, _), answer in zip(examples, predictions["span"], answers, strict=True)
         )
 
 
@@ -289,9 +284,6 @@ class ChoiceBatch(EncodedBatch):
 
     choice_mask: Tensor
     choice_labels: Tensor | None = None
-
-    def __len__(self) -> int:
-        return int(self.example_ids.shape[0])
 
 
 class ChoiceCollator:
@@ -408,10 +400,9 @@ class ChoiceTask(Task[ChoiceExample]):
         self.write_raw_predictions(path, examples, predictions)
         return [path]
 
-    def write_raw_predictions(
-        self, path: Path, examples: list[ChoiceExample], predictions: dict[str, list[Any]]
-    ) -> None:
-        write_jsonl_atomic(path, self._records(examples, predictions))
+    def raw_records(self, examples: list[ChoiceExample], predictions: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+        """``{id, question, pred, pred_answer, probs}`` per question."""
+        return iter(self._records(examples, predictions))
 
 
 class C3Task(ChoiceTask):

@@ -34,7 +34,7 @@ from relx.data.relations import (
 from relx.data.vocab import LabelVocab
 from relx.encoders.windows import sequence_specials
 from relx.errors import ConfigError, DataFormatError
-from relx.io import atomic_write, write_jsonl_atomic, write_text_atomic
+from relx.io import atomic_write, write_text_atomic
 from relx.tasks.base import Task
 
 
@@ -250,27 +250,23 @@ class RelationTask(Task[RelationExample]):
         )
 
     # ---- outputs ---------------------------------------------------------------------------------
-    def write_raw_predictions(
-        self, path: Path, examples: list[RelationExample], predictions: dict[str, list[Any]]
-    ) -> None:
-        """JSON lines ``{source, text, e1, e2, relation}`` (+ ``probs``: label -> probability, when given)."""
+    def raw_records(
+        self, examples: list[RelationExample], predictions: dict[str, list[Any]]
+    ) -> Iterator[dict[str, Any]]:
+        """``{source, text, e1, e2, relation}`` (+ ``probs``: label -> probability, when given)."""
         labels = self.vocabs["sentence"].labels
-
-        def records() -> Iterator[dict[str, Any]]:
-            for i, ex in enumerate(examples):
-                record: dict[str, Any] = {
-                    "source": ex.source,
-                    "text": ex.text,
-                    "e1": ex.e1.text,
-                    "e2": ex.e2.text,
-                    "relation": predictions["sentence"][i],
-                }
-                if "sentence_probs" in predictions:
-                    rounded = (round(p, 6) for p in predictions["sentence_probs"][i])
-                    record["probs"] = dict(zip(labels, rounded, strict=True))
-                yield record
-
-        write_jsonl_atomic(path, records())
+        for i, ex in enumerate(examples):
+            record: dict[str, Any] = {
+                "source": ex.source,
+                "text": ex.text,
+                "e1": ex.e1.text,
+                "e2": ex.e2.text,
+                "relation": predictions["sentence"][i],
+            }
+            if "sentence_probs" in predictions:
+                rounded = (round(p, 6) for p in predictions["sentence_probs"][i])
+                record["probs"] = dict(zip(labels, rounded, strict=True))
+            yield record
 
 
 class SemEvalTask(RelationTask):

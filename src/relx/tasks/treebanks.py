@@ -6,7 +6,7 @@ special token (``[CLS]``/``<s>``). Words lost to truncation are counted and stil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +20,7 @@ from relx.data.readers import read_raw_lines
 from relx.data.subwords import encode_words
 from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError
-from relx.io import atomic_write, write_jsonl_atomic
+from relx.io import atomic_write
 from relx.tasks.base import Task
 
 # ``punctuation`` option -> the gold tags whose words are left out of UAS/LAS.
@@ -156,12 +156,11 @@ class DependencyTask(Task[DependencyExample]):
         atomic_write(path, write)
         return [path]
 
-    def write_raw_predictions(
-        self, path: Path, examples: list[DependencyExample], predictions: dict[str, list[Any]]
-    ) -> None:
-        """One JSON line a sentence: its words with the predicted ``heads`` (0 = ROOT) and ``rels``."""
-        records = (
+    def raw_records(
+        self, examples: list[DependencyExample], predictions: dict[str, list[Any]]
+    ) -> Iterator[dict[str, Any]]:
+        """One record a sentence: its words with the predicted ``heads`` (0 = ROOT) and ``rels``."""
+        return (
             {"source": ex.source, "words": list(ex.words), "heads": [h for h, _ in tree], "rels": [r for _, r in tree]}
             for ex, tree in zip(examples, predictions["tree"], strict=True)
         )
-        write_jsonl_atomic(path, records)

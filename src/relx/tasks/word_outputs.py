@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,23 +80,20 @@ def write_intent_slots(
     )
 
 
-def write_raw_predictions(path: str | Path, examples: Sequence[WordExample], predictions: dict[str, list[Any]]) -> None:
-    """One JSON object per input line: words, tags with entities, and intent where predicted."""
-
-    def record(i: int, ex: WordExample) -> dict[str, Any]:
-        out: dict[str, Any] = {"source": ex.source, "words": list(ex.words)}
+def raw_word_records(examples: Sequence[WordExample], predictions: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    """One record per input sentence: words, tags with entities, and intent where predicted."""
+    for i, ex in enumerate(examples):
+        record: dict[str, Any] = {"source": ex.source, "words": list(ex.words)}
         if "token" in predictions:
             tags = predictions["token"][i]
-            out["tags"] = tags
-            out["entities"] = [
+            record["tags"] = tags
+            record["entities"] = [
                 {"type": t, "start": s, "end": e + 1, "text": " ".join(ex.words[s : e + 1])}
                 for t, s, e in get_entities(tags)
             ]
         if "sentence" in predictions:
-            out["intent"] = predictions["sentence"][i]
-        return out
-
-    write_jsonl_atomic(path, (record(i, ex) for i, ex in enumerate(examples)))
+            record["intent"] = predictions["sentence"][i]
+        yield record
 
 
 def write_split_predictions(

@@ -3,7 +3,7 @@ JointBERT layout)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +17,7 @@ from relx.data.subwords import continuation_ids, encode_words, subword_units
 from relx.data.vocab import LabelVocab
 from relx.errors import DataFormatError
 from relx.tasks.base import Task
-from relx.tasks.word_outputs import write_raw_predictions, write_split_predictions
+from relx.tasks.word_outputs import raw_word_records, write_split_predictions
 
 
 class WordTask(Task[WordExample]):
@@ -102,8 +102,8 @@ class WordTask(Task[WordExample]):
     def read_raw(self, path: str | Path) -> list[WordExample]:
         return read_raw_lines(path)
 
-    def write_raw_predictions(self, path: Path, examples: list[WordExample], predictions: dict[str, list[Any]]) -> None:
-        write_raw_predictions(path, examples, predictions)
+    def raw_records(self, examples: list[WordExample], predictions: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+        return raw_word_records(examples, predictions)
 
 
 class BioNerTask(WordTask):
