@@ -150,11 +150,13 @@ def new_atis_split(tmp_path: Path) -> Path:
 def test_cli_train_evaluate_predict(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     quiet = [o for o in TINY_FAST if "progress_bar" not in o]
-    progress = ["trainer.enable_progress_bar=true", "trainer.progress_every_n_steps=1"]  # stdout is a pipe
+    progress = ["trainer.enable_progress_bar=true", "trainer.progress_every_n_steps=1", "trainer.val_check_interval=1"]
     done = run_cli("relx.train", "task=atis", "head=joint", *quiet, *progress, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "test/frame_acc" in done.stdout and (run_dir / "metrics.json").is_file()
     assert "step 1/2" in done.stdout and "step 2/2" in done.stdout and "validation  val/" in done.stdout
+    assert "smoke run on the bundled atis sample" in done.stdout and "LeafSpec" not in done.stderr
+    assert "FLOPs" not in done.stdout and "model: encoder" in done.stdout
     trained = json.loads((run_dir / "metrics.json").read_text())
     ckpt = run_dir / "checkpoints" / "last.ckpt"
 

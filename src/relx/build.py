@@ -354,6 +354,7 @@ def build_trainer(
         callbacks.append(PlainProgress(int(tcfg.get("progress_every_n_steps") or 50)))
     trainer = L.Trainer(
         **options,
+        enable_model_summary=False,  # relx.runs logs one line instead of a table with "FLOPs: 0"
         default_root_dir=str(run_dir),
         callbacks=callbacks,
         logger=[

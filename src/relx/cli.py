@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -63,10 +64,19 @@ def exit_with_error(err: RelxError) -> NoReturn:
     sys.exit(2)
 
 
+# Third-party warnings a relx command can do nothing about (message regexes): hidden at the entry points only.
+KNOWN_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning's pytree helper under torch >= 2.10
+    r".*is smaller than the logging interval.*",  # short epochs (samples, small data): the CSV log covers them
+)
+
+
 def configure_logging() -> None:
     """Logging of a command-line run (not done at import: a library user keeps their own setup). Lightning
     logs through its own handler; without this, Hydra's root handler would print each of its lines twice."""
     logging.getLogger("lightning.pytorch").propagate = False
+    for message in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
 
 
 def reports_errors(fn: F) -> F:

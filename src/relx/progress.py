@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 def format_duration(seconds: float) -> str:
@@ -69,7 +70,7 @@ class PlainProgress(Callback):
         )
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:  # evaluations print their table
             return
         values = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         shown = "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items()) if math.isfinite(v))

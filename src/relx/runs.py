@@ -116,6 +116,7 @@ def _fit_and_evaluate(
     datamodule = build_datamodule(cfg, tokenizer)
     datamodule.setup("fit")
     module = build_module(cfg, datamodule.task, vocab_size=len(tokenizer))
+    log.info("model: %s", describe_model(module))
     resuming = resume_from is not None
     callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming)]
     trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, resuming=resuming)
@@ -149,8 +150,35 @@ def _fit_and_evaluate(
         table = format_summary(metrics)
         write_text_atomic(run_dir / "summary.txt", table + "\n")
         note = "" if scored_test else "  (no labelled test split in the data: dev metrics only)"
-        print(f"\nrun directory: {run_dir}{note}\n{table}\n", flush=True)
+        print(f"\nrun directory: {run_dir}{note}\n{table}\n{smoke_run_note(cfg, summary)}", flush=True)
     return metrics
+
+
+def describe_model(module: TaskModule) -> str:
+    """``encoder 22.7 M + heads 0.1 M parameters (22.8 M trainable)``."""
+
+    def millions(params: Any) -> str:
+        return f"{sum(p.numel() for p in params) / 1e6:.1f} M"
+
+    trainable = (p for p in module.parameters() if p.requires_grad)
+    return (
+        f"encoder {millions(module.encoder.parameters())} + heads {millions(module.heads.parameters())} "
+        f"parameters ({millions(trainable)} trainable)"
+    )
+
+
+def smoke_run_note(cfg: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
+    """For a run on a bundled sample (no ``data_dir``): say that its figures are a smoke test, not a result,
+    and how to run on the full data; else nothing."""
+    if cfg.get("data_dir"):
+        return ""
+    sizes = ", ".join(f"{summary[s]['examples']} {s}" for s in ("train", "validation", "test") if s in summary)
+    name = cfg["task"]["name"]
+    return (
+        f"This was a smoke run on the bundled {name} sample ({sizes} examples): its figures only show that "
+        f"everything runs.\nOn the full data: python -m relx.train task={name} data_dir=DIR "
+        "(trainer=gpu on a GPU; README: Results)\n"
+    )
 
 
 def restore(
