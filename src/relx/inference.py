@@ -114,23 +114,20 @@ def evaluate(
         chosen.append(choose_split(datamodule, requested, ckpt_path))
         return chosen[0]
 
+    split_files = None
     if input_path is not None:
         if not Path(input_path).exists():
             raise ConfigError(f"input={input_path}: no such file")
         requested = "test" if requested == AUTO else requested
-        splits: tuple[str, ...] = (requested,)
-        _, module, datamodule = restore(
-            checkpoint,
-            splits=splits,
-            split_files={requested: input_path},
-            eval_batch_size=batch_size,
-            select_split=select,
-        )
-    else:
-        splits = ("test", "validation") if requested == AUTO else (requested,)
-        _, module, datamodule = restore(
-            checkpoint, data_dir=data_dir, splits=splits, eval_batch_size=batch_size, select_split=select
-        )
+        split_files = {requested: input_path}
+    _, module, datamodule = restore(
+        checkpoint,
+        data_dir=None if split_files else data_dir,
+        splits=("test", "validation") if requested == AUTO else (requested,),
+        split_files=split_files,
+        eval_batch_size=batch_size,
+        select_split=select,
+    )
     if decoder:
         set_decoder(module, str(decoder))
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
