@@ -23,16 +23,19 @@ TINY_FAST = [
 
 
 def compose_config(overrides: list[str], config_name: str = "train", resolve: bool = True) -> Any:
-    """The resolved config dict the entry point would build (composed from the installed package);
-    with ``resolve=False`` the unresolved ``DictConfig``."""
+    """The resolved config dict the entry point would build (composed from the installed package, a
+    multi-task run's ``tasks`` expanded); with ``resolve=False`` the unresolved ``DictConfig``."""
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
+    from relx.composition import expand_tasks
+
     with initialize_config_module("relx.conf", version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=overrides)
-    if not resolve:
-        return cfg
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        if not resolve:
+            return cfg
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        return expand_tasks(resolved, overrides) if config_name == "train" else resolved  # type: ignore[arg-type]
 
 
 def bio_ner_data(

@@ -72,9 +72,21 @@ class Model:
         return [dataclasses.replace(ex, source=f"text {i}") for i, ex in enumerate(examples)]
 
 
-def load(checkpoint: str | Path, batch_size: int | None = None, accelerator: str = "auto") -> Model:
+def load(
+    checkpoint: str | Path, batch_size: int | None = None, accelerator: str = "auto", task_name: str | None = None
+) -> Model:
     """A trained model from a ``relx.train`` checkpoint (``<run dir>/checkpoints/best.ckpt``), loaded safely
-    (``relx.checkpointing``: no code in the file is ever run)."""
+    (``relx.checkpointing``: no code in the file is ever run). A multi-task checkpoint needs ``task_name``
+    (the task whose heads predict), unless it has a single task."""
     from relx.checkpointing import load_relx_checkpoint
+    from relx.multitask import is_multitask_checkpoint, single_task_checkpoint
 
-    return Model(load_relx_checkpoint(checkpoint), batch_size=batch_size, accelerator=accelerator)
+    stored = load_relx_checkpoint(checkpoint)
+    if is_multitask_checkpoint(stored):
+        names = list(stored["relx"]["config"]["tasks"])
+        if task_name is None and len(names) > 1:
+            raise ConfigError(f"{checkpoint} is a multi-task checkpoint: give task_name= one of {', '.join(names)}")
+        stored = single_task_checkpoint(stored, task_name or names[0])
+    elif task_name is not None:
+        raise ConfigError(f"task_name={task_name}: {checkpoint} is a single-task checkpoint")
+    return Model(stored, batch_size=batch_size, accelerator=accelerator)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics import Metric, MetricCollection
@@ -135,6 +136,8 @@ def monitor_of(cfg: Mapping[str, Any]) -> str:
     """The validation metric that selects the best checkpoint: ``monitor`` when set, else the head's
     (``head.monitor``), else the task's for the label space(s) the head predicts (``task.monitor``, keyed
     by the spaces joined with ``+``, e.g. ``sentence+token`` for a joint intent + slot model)."""
+    if cfg.get("tasks"):  # a multi-task run: the mean of each task's main metric, unless one is named
+        return str(cfg.get("monitor") or "val/average")
     chosen = cfg.get("monitor") or cfg["head"].get("monitor")
     if chosen:
         return str(chosen)
@@ -268,6 +271,37 @@ def build_module(
     )
 
 
+def init_encoder_from(module: TaskModule, path: str | Path) -> int:
+    """Sequential (intermediate-task) transfer: ``module``'s encoder takes the fine-tuned encoder weights of
+    the relx checkpoint at ``path`` (single- or multi-task; its heads are not used, so label spaces may
+    differ). Word embeddings of a tokenizer with other added tokens (entity markers) take the rows both
+    have; the rest keep their initialisation. Returns how many tensors were copied."""
+    from relx.checkpointing import load_relx_checkpoint
+
+    checkpoint = load_relx_checkpoint(path)
+    source = {k.removeprefix("encoder."): v for k, v in checkpoint["state_dict"].items() if k.startswith("encoder.")}
+    target = module.encoder.state_dict()
+    loaded = {}
+    for key, value in target.items():
+        if key not in source:
+            continue
+        weights = source[key]
+        if weights.shape != value.shape:
+            if weights.ndim != value.ndim or weights.shape[1:] != value.shape[1:]:
+                raise ConfigError(
+                    f"encoder.init_from={path}: its {key} is {tuple(weights.shape)}, this encoder's "
+                    f"{tuple(value.shape)}: another encoder architecture"
+                )
+            rows = min(weights.shape[0], value.shape[0])  # embeddings of another number of added tokens
+            weights = torch.cat([weights[:rows], value[rows:]]) if rows < value.shape[0] else weights[:rows]
+        loaded[key] = weights
+    missing = [k for k in target if k not in loaded and ".pooler." not in f".{k}"]
+    if missing:
+        raise ConfigError(f"encoder.init_from={path}: it has no {missing[0]}: another encoder architecture")
+    module.encoder.load_state_dict(loaded, strict=False)
+    return len(loaded)
+
+
 TRAINER_KEYS = (
     "accelerator",
     "devices",
@@ -348,6 +382,9 @@ def build_trainer(
     csv_logger = ResumableCSVLogger(str(run_dir), name="logs", version="", resuming=resuming)
     callbacks += [TrimLogsOnResume(csv_logger), *(extra_callbacks or [])]
     options = {k: tcfg[k] for k in TRAINER_KEYS if k in tcfg and tcfg[k] is not None}
+    if cfg.get("tasks") and options.get("strategy") == "ddp":
+        # a multi-task step trains one task's heads: the other heads get no gradient in that step
+        options["strategy"] = "ddp_find_unused_parameters_true"
     if options.get("enable_progress_bar", True) and not sys.stdout.isatty():
         # no terminal (nohup, CI, a pipe): plain lines, since a bar shows nothing until the end
         options["enable_progress_bar"] = False

@@ -91,5 +91,5 @@ def plot_curves(points: Sequence[dict[str, float]], metrics: Sequence[str], path
 
 def curve_callbacks(cfg: dict[str, Any], run_dir: Path, resuming: bool = False) -> list[L.Callback]:
     """``ValidationCurves`` for the metrics the task lists under ``curves`` (none: no callback)."""
-    metrics = cfg["task"].get("curves") or []
+    metrics = (cfg.get("task") or {}).get("curves") or (["val/average"] if cfg.get("tasks") else [])
     return [ValidationCurves(run_dir, metrics, resuming)] if metrics else []

@@ -31,6 +31,7 @@ def evaluate(cfg: DictConfig) -> tuple[Path, dict[str, float]]:
         input_path=cfg.get("input") or None,
         accelerator=str(cfg.accelerator),
         precision=str(cfg.precision),
+        task_name=cfg.get("task_name") or None,
     )
 
 

@@ -24,6 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from relx.cli import FailedJob, collect_failures, exit_with_error, first_line
+from relx.composition import expand_tasks
 from relx.errors import RelxError
 from relx.rundir import check_writable, resume_checkpoint, with_absolute_data_dir
 
@@ -85,6 +86,7 @@ class RelxCallbacks(Callback):
             check_writable(run_dir)
             cfg = _task_config(config)
             if cfg is not None:
+                cfg = expand_tasks(cfg, list(config.hydra.overrides.task))
                 resume_checkpoint(run_dir, with_absolute_data_dir(cfg))
         except RelxError as err:
             exit_with_error(err)

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from relx.errors import ConfigError
+from relx.errors import ConfigError, DataFormatError
 
 if TYPE_CHECKING:
     from relx.tasks.datamodule import TaskDataModule
@@ -88,6 +88,7 @@ def evaluate(
     accelerator: str = "auto",
     precision: str = "32-true",
     input_path: str | Path | None = None,
+    task_name: str | None = None,
 ) -> tuple[Path, dict[str, float]]:
     """Score a labelled split with the checkpoint alone; write metrics, data summary and the task's official
     prediction files into ``output_dir`` (default ``<run dir>/eval_<split>_<timestamp>``); return it and the
@@ -98,16 +99,73 @@ def evaluate(
     when labelled, else dev. Only that split is read (and train only when dev has to be carved from it).
     Labels the checkpoint never saw are scored as errors. ``batch_size``: default, the run's evaluation
     batch size (the task's: 8 documents for DocRE).
+
+    A multi-task checkpoint scores task ``task_name``, or every task the input applies to (each on its own
+    training data when neither ``data_dir`` nor ``input_path`` is given; else the tasks that can read them),
+    each into ``output_dir/<task>/``; metrics are keyed ``test/<task>/<metric>``.
     """
     requested = requested_split(split)
+    if input_path is not None and not Path(input_path).exists():
+        raise ConfigError(f"input={input_path}: no such file")
 
-    from relx.build import build_trainer
     from relx.checkpointing import load_relx_checkpoint
     from relx.io import write_json_atomic
-    from relx.runs import evaluate_split, format_summary, predict_split, restore
+    from relx.multitask import is_multitask_checkpoint, single_task_checkpoint
 
     ckpt_path = Path(ckpt_path)
     checkpoint = load_relx_checkpoint(ckpt_path)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+
+    def score(checkpoint: dict[str, Any], out_dir: str | Path | None) -> tuple[Path, dict[str, float]]:
+        return _evaluate_checkpoint(
+            checkpoint, ckpt_path, out_dir, stamp, data_dir, requested, decoder, batch_size, accelerator, precision,
+            input_path,
+        )  # fmt: skip
+
+    if not is_multitask_checkpoint(checkpoint):
+        if task_name is not None:
+            raise ConfigError(f"task_name={task_name}: {ckpt_path} is a single-task checkpoint")
+        return score(checkpoint, output_dir)
+    names = [task_name] if task_name else list(checkpoint["relx"]["config"]["tasks"])
+    base = Path(output_dir or ckpt_path.parent.parent / f"eval_{requested}_{stamp}")
+    metrics: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            _, scores = score(single_task_checkpoint(checkpoint, name), base / name)
+        except (ConfigError, DataFormatError) as err:
+            if task_name or (data_dir is None and input_path is None):
+                raise ConfigError(f"task {name}: {err}") from None
+            skipped[name] = str(err)  # the input is not this task's data
+            continue
+        metrics.update({f"{key.split('/', 1)[0]}/{name}/{key.split('/', 1)[1]}": v for key, v in scores.items()})
+    if not metrics:
+        reasons = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        raise ConfigError(f"no task of this checkpoint can score {input_path or data_dir} ({reasons})")
+    for name, why in skipped.items():
+        log.info("task %s skipped: %s", name, why)
+    write_json_atomic(base / "metrics.json", metrics)
+    return base, metrics
+
+
+def _evaluate_checkpoint(
+    checkpoint: dict[str, Any],
+    ckpt_path: Path,
+    output_dir: str | Path | None,
+    stamp: str,
+    data_dir: str | Path | None,
+    requested: str,
+    decoder: str | None,
+    batch_size: int | None,
+    accelerator: str,
+    precision: str,
+    input_path: str | Path | None,
+) -> tuple[Path, dict[str, float]]:
+    """``evaluate`` of one single-task checkpoint (or one task cut out of a multi-task one)."""
+    from relx.build import build_trainer
+    from relx.io import write_json_atomic
+    from relx.runs import evaluate_split, format_summary, predict_split, restore
+
     chosen: list[str] = []
 
     def select(datamodule: TaskDataModule) -> str:  # before anything is encoded
@@ -116,8 +174,6 @@ def evaluate(
 
     split_files = None
     if input_path is not None:
-        if not Path(input_path).exists():
-            raise ConfigError(f"input={input_path}: no such file")
         requested = "test" if requested == AUTO else requested
         split_files = {requested: input_path}
     _, module, datamodule = restore(
@@ -130,7 +186,6 @@ def evaluate(
     )
     if decoder:
         set_decoder(module, str(decoder))
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     split_name = chosen[0]
     out_dir = Path(output_dir or ckpt_path.parent.parent / f"eval_{split_name}_{stamp}")
     trainer, _ = build_trainer({"trainer": {"accelerator": accelerator, "precision": precision}})
@@ -151,17 +206,27 @@ def predict(
     batch_size: int | None = None,
     accelerator: str = "auto",
     checkpoint: dict[str, Any] | None = None,
+    task_name: str | None = None,
 ) -> Path:
     """Predict every input of ``input_path`` (the checkpoint's task family's input format, ``relx.inputs``)
     and write JSON lines to ``output`` (default ``<input>.predictions.jsonl``); returns that path.
 
     The input file is checked before the model is built, so a missing one costs a second, not a model load.
-    ``checkpoint``: the already loaded ``ckpt_path``, if the caller has it.
+    ``checkpoint``: the already loaded ``ckpt_path``, if the caller has it. ``task_name``: the task of a
+    multi-task checkpoint (``predict_each`` runs every task the input applies to).
     """
     from relx.checkpointing import load_relx_checkpoint
     from relx.inputs import check_input_file, family_of, read_input, reader_of
+    from relx.multitask import is_multitask_checkpoint, single_task_checkpoint
 
     checkpoint = checkpoint if checkpoint is not None else load_relx_checkpoint(ckpt_path)
+    if is_multitask_checkpoint(checkpoint):
+        if task_name is None:
+            names = ", ".join(checkpoint["relx"]["config"]["tasks"])
+            raise ConfigError(f"{ckpt_path} is a multi-task checkpoint: give task_name= one of {names}")
+        checkpoint = single_task_checkpoint(checkpoint, task_name)
+    elif task_name is not None:
+        raise ConfigError(f"task_name={task_name}: {ckpt_path} is a single-task checkpoint")
     family, reader = family_of(checkpoint), reader_of(checkpoint)
     input_path = check_input_file(input_path, family, reader)
 
@@ -176,3 +241,38 @@ def predict(
     datamodule.task.write_raw_predictions(out, examples, predictions)
     print(f"{len(examples)} inputs -> {out}", flush=True)
     return out
+
+
+def predict_each(
+    ckpt_path: str | Path,
+    input_path: str | Path,
+    output: str | Path | None = None,
+    batch_size: int | None = None,
+    accelerator: str = "auto",
+    task_name: str | None = None,
+) -> dict[str, Path]:
+    """``predict`` for a checkpoint of one task or several: a multi-task checkpoint predicts with
+    ``task_name``, or with every task whose reader accepts ``input_path`` (the others are skipped, with the
+    reason logged), writing ``<output or input>.<task>.predictions.jsonl`` per task. Returns task -> file
+    (the single task of a single-task checkpoint is ``""``)."""
+    from relx.checkpointing import load_relx_checkpoint
+    from relx.multitask import is_multitask_checkpoint
+
+    checkpoint = load_relx_checkpoint(ckpt_path)
+    if not is_multitask_checkpoint(checkpoint) or task_name is not None:
+        return {task_name or "": predict(ckpt_path, input_path, output, batch_size, accelerator, checkpoint, task_name)}
+    base = str(output).removesuffix(".jsonl") if output else str(input_path)
+    written: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
+    for name in checkpoint["relx"]["config"]["tasks"]:
+        out = Path(f"{base}.{name}.predictions.jsonl")
+        try:
+            written[name] = predict(ckpt_path, input_path, out, batch_size, accelerator, checkpoint, name)
+        except DataFormatError as err:
+            skipped[name] = str(err)
+    if not written:
+        reasons = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        raise ConfigError(f"no task of this checkpoint reads {input_path} ({reasons})")
+    for name, why in skipped.items():
+        log.info("task %s skipped: its reader does not accept the input (%s)", name, why)
+    return written

@@ -61,20 +61,31 @@ def predict_pipeline(cfg: DictConfig) -> list[Path]:
 
 
 def predict(cfg: DictConfig) -> Path:
-    """``relx.inference.predict`` with the options of ``conf/predict.yaml``."""
+    """``relx.inference.predict`` with the options of ``conf/predict.yaml``; a multi-task checkpoint
+    predicts with ``task_name``, else with every task that reads the input (``predict_each``; the first
+    task's file is returned)."""
     from relx.checkpointing import load_relx_checkpoint
     from relx.inference import predict as predict_input
+    from relx.inference import predict_each
+    from relx.multitask import is_multitask_checkpoint
 
     ckpt_path = require(cfg, "ckpt_path", CKPT_HELP)
     checkpoint = load_relx_checkpoint(ckpt_path)
+    task_name = cfg.get("task_name") or None
+    batch_size = None if cfg.batch_size is None else int(cfg.batch_size)
+    if is_multitask_checkpoint(checkpoint):
+        input_path = require(cfg, "input", "the file to predict on (python -m relx.predict --help)")
+        written = predict_each(ckpt_path, input_path, cfg.output, batch_size, str(cfg.accelerator), task_name)
+        return next(iter(written.values()))
     input_path = require_input(cfg, family_of(checkpoint), reader_of(checkpoint))
     return predict_input(
         ckpt_path,
         input_path,
         output=cfg.output,
-        batch_size=None if cfg.batch_size is None else int(cfg.batch_size),
+        batch_size=batch_size,
         accelerator=str(cfg.accelerator),
         checkpoint=checkpoint,
+        task_name=task_name,
     )
 
 

@@ -95,10 +95,14 @@ def make_run_dir(run_dir: str | Path) -> Path:
 
 
 def with_absolute_data_dir(cfg: dict[str, Any]) -> dict[str, Any]:
-    """``cfg`` with ``data_dir`` absolute, as stored in ``config.json`` and checkpoints."""
-    if not cfg.get("data_dir"):
-        return cfg
-    return {**cfg, "data_dir": str(Path(cfg["data_dir"]).expanduser().resolve())}
+    """``cfg`` with ``data_dir`` (and ``encoder.init_from``) absolute, as stored in ``config.json`` and
+    checkpoints."""
+    if cfg.get("data_dir"):
+        cfg = {**cfg, "data_dir": str(Path(cfg["data_dir"]).expanduser().resolve())}
+    encoder = cfg.get("encoder") or {}
+    if encoder.get("init_from"):
+        cfg = {**cfg, "encoder": {**encoder, "init_from": str(Path(encoder["init_from"]).expanduser().resolve())}}
+    return cfg
 
 
 def _flat(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -116,7 +120,8 @@ ABSENT = object()  # a key only one of the two configurations has
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """``(key, old, new)`` for each dotted key whose value differs (``ABSENT`` on the side that lacks it),
-    outside ``RESUME_MAY_CHANGE``.
+    outside ``RESUME_MAY_CHANGE``. A key one side lacks and the other has as null is no difference: an
+    option added to relx later, off by default, does not change a run written before it.
 
     Both sides go through JSON first, as ``config.json`` did (tuples become lists, keys strings).
     """
@@ -127,7 +132,7 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[t
         if key in RESUME_MAY_CHANGE or any(key.startswith(k + ".") for k in RESUME_MAY_CHANGE):
             continue
         a, b = old_flat.get(key, ABSENT), new_flat.get(key, ABSENT)
-        if a != b:
+        if a != b and (a, b) not in ((ABSENT, None), (None, ABSENT)):
             differences.append((key, a, b))
     return differences
 

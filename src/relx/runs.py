@@ -14,18 +14,36 @@ from typing import Any, cast
 import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.utils.data import DataLoader
 
-from relx.build import build_datamodule, build_module, build_tokenizer, build_trainer, upgrade_task_config
+from relx.build import (
+    build_datamodule,
+    build_module,
+    build_tokenizer,
+    build_trainer,
+    init_encoder_from,
+    upgrade_task_config,
+)
 from relx.curves import curve_callbacks
 from relx.data.vocab import LabelVocab
+from relx.encoders import load_tokenizer
 from relx.errors import ConfigError
 from relx.interrupts import SignalGuard
 from relx.io import remove_orphan_temp_files, write_json_atomic, write_text_atomic
 from relx.modules.gather import gather_predictions
+from relx.modules.multitask import MultiTaskModule
 from relx.modules.task import TaskModule
+from relx.multitask import (
+    build_multitask_datamodule,
+    build_multitask_module,
+    check_tasks,
+    is_multitask,
+    multitask_encoder_settings,
+)
 from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolute_data_dir
 from relx.stopping import StopOnSignal
 from relx.tasks.datamodule import TaskDataModule
+from relx.tasks.mixture import MultiTaskDataModule
 from relx.version import __version__
 
 log = logging.getLogger(__name__)
@@ -38,7 +56,11 @@ def _as_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def evaluate_split(
-    trainer: L.Trainer, module: TaskModule, datamodule: TaskDataModule, split: str, ckpt_path: str | None = None
+    trainer: L.Trainer,
+    module: TaskModule,
+    datamodule: TaskDataModule | MultiTaskDataModule,
+    split: str,
+    ckpt_path: str | None = None,
 ) -> dict[str, float]:
     """Official metrics of one split, keyed ``val/...`` or ``test/...``."""
     if split == "validation":
@@ -53,14 +75,18 @@ def predict_split(
     module: TaskModule, datamodule: TaskDataModule, split: str, accelerator: str = "cpu"
 ) -> dict[str, list[Any]]:
     """Decoded predictions of every example of ``split``, in order (single process)."""
-    predictor, _ = build_trainer({"trainer": {"accelerator": accelerator, "enable_progress_bar": False}})
     loader = datamodule.loader(split, shard=False)
+    return _predict_loader(module, loader, datamodule.vocabs, len(datamodule.examples[split]), accelerator)
+
+
+def _predict_loader(
+    module: TaskModule, loader: DataLoader, vocabs: Mapping[str, LabelVocab], examples: int, accelerator: str
+) -> dict[str, list[Any]]:
+    predictor, _ = build_trainer({"trainer": {"accelerator": accelerator, "enable_progress_bar": False}})
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # ours yields every index
         outputs = predictor.predict(module, dataloaders=loader)
-    return gather_predictions(
-        cast(list[dict[str, torch.Tensor]], outputs or []), datamodule.vocabs, len(datamodule.examples[split])
-    )
+    return gather_predictions(cast(list[dict[str, torch.Tensor]], outputs or []), dict(vocabs), examples)
 
 
 def format_summary(metrics: dict[str, float]) -> str:
@@ -108,14 +134,29 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
             raise guard.interrupted(signal.SIGTERM) from None
 
 
+def _build_run(cfg: dict[str, Any]) -> tuple[TaskModule, Any]:
+    """Model and data of a run: one task's, or (``tasks``) a multi-task run's over one shared encoder."""
+    if is_multitask(cfg):
+        check_tasks(cfg)
+        tokenizer = load_tokenizer(multitask_encoder_settings(cfg))
+        mixture = build_multitask_datamodule(cfg, tokenizer)
+        mixture.setup("fit")
+        return build_multitask_module(cfg, mixture, tokenizer), mixture
+    tokenizer = build_tokenizer(cfg)
+    datamodule = build_datamodule(cfg, tokenizer)
+    datamodule.setup("fit")
+    return build_module(cfg, datamodule.task, vocab_size=len(tokenizer)), datamodule
+
+
 def _fit_and_evaluate(
     cfg: dict[str, Any], run_dir: Path, resume_from: Path | None, callbacks: list[Any], guard: SignalGuard
 ) -> dict[str, float]:
     L.seed_everything(cfg["seed"], workers=True)
-    tokenizer = build_tokenizer(cfg)
-    datamodule = build_datamodule(cfg, tokenizer)
-    datamodule.setup("fit")
-    module = build_module(cfg, datamodule.task, vocab_size=len(tokenizer))
+    module, datamodule = _build_run(cfg)
+    init_from = cfg["encoder"].get("init_from")
+    if init_from and resume_from is None:
+        copied = init_encoder_from(module, init_from)
+        log.info("encoder: %d tensors from %s (encoder.init_from)", copied, init_from)
     log.info("model: %s", describe_model(module))
     resuming = resume_from is not None
     callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming)]
@@ -123,6 +164,8 @@ def _fit_and_evaluate(
     assert checkpoint is not None
     if _is_first_process():
         write_json_atomic(run_dir / "config.json", cfg)
+        if isinstance(datamodule, MultiTaskDataModule):
+            write_json_atomic(run_dir / "multitask.json", datamodule.plan())
 
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume_from:
@@ -132,6 +175,9 @@ def _fit_and_evaluate(
     if not last.is_file():
         trainer.save_checkpoint(last)
     best = checkpoint.best_model_path or str(last)
+    if isinstance(datamodule, MultiTaskDataModule):
+        assert isinstance(module, MultiTaskModule)
+        return _evaluate_multitask(cfg, run_dir, trainer, module, datamodule, best)
 
     metrics = evaluate_split(trainer, module, datamodule, "validation", best)
     has_test = datamodule.has_split("test")
@@ -145,13 +191,51 @@ def _fit_and_evaluate(
             for split in ("validation", "test") if has_test else ("validation",):
                 predictions = predict_split(module, datamodule, split, cfg["trainer"]["accelerator"])
                 datamodule.write_outputs(run_dir, split, predictions)
-        write_json_atomic(run_dir / "metrics.json", metrics)
-        write_json_atomic(run_dir / "data_summary.json", summary)
-        table = format_summary(metrics)
-        write_text_atomic(run_dir / "summary.txt", table + "\n")
         note = "" if scored_test else "  (no labelled test split in the data: dev metrics only)"
-        print(f"\nrun directory: {run_dir}{note}\n{table}\n{smoke_run_note(cfg, summary)}", flush=True)
+        _write_results(cfg, run_dir, metrics, summary, note)
     return metrics
+
+
+def _evaluate_multitask(
+    cfg: dict[str, Any],
+    run_dir: Path,
+    trainer: L.Trainer,
+    module: MultiTaskModule,
+    mixture: MultiTaskDataModule,
+    best: str,
+) -> dict[str, float]:
+    """Every task's dev (and labelled test) metrics with the best checkpoint, ``val/<task>/<metric>``, and
+    each task's official output files in ``run_dir/<task>/``."""
+    metrics = evaluate_split(trainer, module, mixture, "validation", best)
+    tested = mixture.labelled("test")
+    if tested:
+        module.scored_tasks = tested
+        metrics.update(evaluate_split(trainer, module, mixture, "test", best))
+        module.scored_tasks = list(module.tasks)
+    summary: dict[str, Any] = {"tasks": mixture.data_summary(), "best_checkpoint": best}
+    if trainer.is_global_zero:
+        if cfg.get("write_predictions", True):
+            for name, datamodule in mixture.datamodules.items():
+                for split in ("validation", "test") if datamodule.has_split("test") else ("validation",):
+                    loader = mixture.loader(split, [name], shard=False)
+                    examples = len(datamodule.examples[split])
+                    accelerator = cfg["trainer"]["accelerator"]
+                    predictions = _predict_loader(module, loader, datamodule.vocabs, examples, accelerator)
+                    datamodule.write_outputs(run_dir / name, split, predictions)
+        untested = [name for name in mixture.datamodules if name not in tested]
+        note = f"  (no labelled test split for {', '.join(untested)}: dev metrics only)" if untested else ""
+        _write_results(cfg, run_dir, metrics, summary, note)
+    return metrics
+
+
+def _write_results(
+    cfg: Mapping[str, Any], run_dir: Path, metrics: dict[str, float], summary: dict[str, Any], note: str
+) -> None:
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    write_json_atomic(run_dir / "data_summary.json", summary)
+    table = format_summary(metrics)
+    write_text_atomic(run_dir / "summary.txt", table + "\n")
+    print(f"\nrun directory: {run_dir}{note}\n{table}\n{smoke_run_note(cfg, summary)}", flush=True)
 
 
 def describe_model(module: TaskModule) -> str:
@@ -170,6 +254,16 @@ def describe_model(module: TaskModule) -> str:
 def smoke_run_note(cfg: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     """For a run on a bundled sample (no ``data_dir``): say that its figures are a smoke test, not a result,
     and how to run on the full data; else nothing."""
+    if is_multitask(cfg):
+        on_samples = [
+            f"{name} ({entry['task']['name']})" for name, entry in cfg["tasks"].items() if not entry.get("data_dir")
+        ]
+        if not on_samples:
+            return ""
+        return (
+            f"Tasks {', '.join(on_samples)} ran on bundled samples: their figures only show that everything runs.\n"
+            "On the full data: tasks.<name>.data_dir=DIR for each (README: Multi-task runs)\n"
+        )
     if cfg.get("data_dir"):
         return ""
     sizes = ", ".join(f"{summary[s]['examples']} {s}" for s in ("train", "validation", "test") if s in summary)

@@ -20,11 +20,17 @@ def main(cfg: DictConfig) -> float:
     # relx's one line and status 128+signum, like a signal at any later point.
     with SignalGuard(Path(run_dir) / "checkpoints" / "last.ckpt", defer=True):
         from relx.build import check_head_fits_task, monitor_of
+        from relx.composition import expand_tasks
+        from relx.multitask import check_tasks, is_multitask
         from relx.runs import train
 
-        check_head_fits_task(cfg)
-        metrics = train(OmegaConf.to_container(cfg, resolve=True), run_dir)  # type: ignore[arg-type]
-    return metrics.get(monitor_of(cfg), float("nan"))  # the sweep objective
+        resolved = expand_tasks(
+            OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
+            list(HydraConfig.get().overrides.task),
+        )
+        check_tasks(resolved) if is_multitask(resolved) else check_head_fits_task(resolved)
+        metrics = train(resolved, run_dir)
+    return metrics.get(monitor_of(resolved), float("nan"))  # the sweep objective
 
 
 if __name__ == "__main__":

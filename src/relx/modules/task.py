@@ -14,6 +14,7 @@ from torchmetrics import MetricCollection
 from transformers import get_linear_schedule_with_warmup
 
 from relx.data.batch import EncodedBatch
+from relx.data.mixing import SourceBatch
 from relx.encoders import Encoder
 from relx.heads.base import Head
 
@@ -33,6 +34,9 @@ class OptimSettings:
     eps: float = 1e-8
     fused: bool | None = None
 
+
+# What a module's step gets: one task's batch, or in a multi-task run a batch tagged with its task.
+Batch = EncodedBatch | SourceBatch
 
 # (label space, dev metrics without prefix) -> decision parameters for the heads of that space (Task.calibrate)
 Calibration = Callable[[str, dict[str, float]], dict[str, float]]
@@ -76,21 +80,37 @@ class TaskModule(L.LightningModule):
         return [(name, cast(Head, head)) for name, head in self.heads.items()]
 
     # ---- forward / loss / decode -----------------------------------------------------------------
-    def forward(self, batch: EncodedBatch) -> dict[str, Any]:
-        """Raw head outputs keyed by head name."""
-        encoded = self.encoder(batch.input_ids, batch.attention_mask, getattr(batch, "token_type_ids", None))
-        return {name: head(encoded, batch) for name, head in self.named_heads()}
+    # A multi-task module (``relx.modules.multitask``) routes each batch to its task's heads by overriding
+    # the three ``*_for`` methods; everything below them is shared.
+    def heads_for(self, batch: Batch) -> list[tuple[str, Head]]:
+        """The heads that predict ``batch``: all of them."""
+        return self.named_heads()
 
-    def loss(self, outputs: dict[str, Any], batch: EncodedBatch) -> Tensor:
-        total = sum(self.loss_weights[name] * head.loss(outputs[name], batch) for name, head in self.named_heads())
+    def inputs_of(self, batch: Batch) -> EncodedBatch:
+        """The encoded batch the encoder and heads read."""
+        return cast(EncodedBatch, batch)
+
+    def loss_weights_for(self, batch: Batch) -> dict[str, float]:
+        return self.loss_weights
+
+    def forward(self, batch: Batch) -> dict[str, Any]:
+        """Raw head outputs keyed by head name."""
+        inputs = self.inputs_of(batch)
+        encoded = self.encoder(inputs.input_ids, inputs.attention_mask, getattr(inputs, "token_type_ids", None))
+        return {name: head(encoded, inputs) for name, head in self.heads_for(batch)}
+
+    def loss(self, outputs: dict[str, Any], batch: Batch) -> Tensor:
+        weights, inputs = self.loss_weights_for(batch), self.inputs_of(batch)
+        total = sum(weights[name] * head.loss(outputs[name], inputs) for name, head in self.heads_for(batch))
         return total  # type: ignore[return-value]
 
-    def decode(self, outputs: dict[str, Any], batch: EncodedBatch) -> dict[str, Tensor]:
+    def decode(self, outputs: dict[str, Any], batch: Batch) -> dict[str, Tensor]:
         """Decoded predictions keyed by label space (``token``: ``[batch, words]``, ``sentence``: ``[batch]``),
         plus ``<space>_probs`` from heads that give class probabilities."""
         predictions = {}
-        for name, head in self.named_heads():
-            predictions[head.label_space] = head.decode(outputs[name], batch)
+        inputs = self.inputs_of(batch)
+        for name, head in self.heads_for(batch):
+            predictions[head.label_space] = head.decode(outputs[name], inputs)
             probs = head.probabilities(outputs[name])
             if probs is not None:
                 predictions[f"{head.label_space}_probs"] = probs
@@ -114,8 +134,9 @@ class TaskModule(L.LightningModule):
             self.log(f"{stage}/loss", self.loss(outputs, batch), on_epoch=True, sync_dist=True, batch_size=len(batch))
         metrics.update(self.decode(outputs, batch), batch)
 
-    def _has_labels(self, batch: EncodedBatch) -> bool:
-        return all(getattr(batch, head.gold_field, None) is not None for _, head in self.named_heads())
+    def _has_labels(self, batch: Batch) -> bool:
+        inputs = self.inputs_of(batch)
+        return all(getattr(inputs, head.gold_field, None) is not None for _, head in self.heads_for(batch))
 
     def validation_step(self, batch: EncodedBatch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, "val")
@@ -146,13 +167,14 @@ class TaskModule(L.LightningModule):
         """Predictions per batch row; heads whose predictions are not one row per example (DocRE's pairs)
         give a list with one entry per example instead."""
         outputs = self(batch)
+        inputs = self.inputs_of(batch)
         predictions: dict[str, Any] = {k: v.cpu() for k, v in self.decode(outputs, batch).items()}
-        for name, head in self.named_heads():
-            per_example = head.per_example(outputs[name], predictions[head.label_space], batch)
+        for name, head in self.heads_for(batch):
+            per_example = head.per_example(outputs[name], predictions[head.label_space], inputs)
             if per_example is not None:
                 predictions.pop(f"{head.label_space}_probs", None)
                 predictions[head.label_space] = per_example
-        return {"example_ids": batch.example_ids.cpu(), **predictions}
+        return {"example_ids": inputs.example_ids.cpu(), **predictions}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["relx"] = self.run_config
