@@ -214,11 +214,17 @@ def test_a_bad_multitask_configuration_is_one_clear_error(tasks: str, message: s
 
 
 def test_ddp_on_two_cpu_processes_trains_and_scores_every_task(tmp_path: Path) -> None:
-    """Lightning DDP (gloo on CPU): both ranks train the same task each step; every test example scored once."""
+    """Lightning DDP (gloo on CPU): both ranks train the same task each step on their own shards; metrics
+    gathered over ranks equal those recomputed from the written files, every test example once. (Also the
+    suite's DDP check of ATIS's joint head, formerly a single-task run of its own.)"""
+    from seqeval.metrics import f1_score
+
+    from relx.tasks.word_outputs import read_conll_columns
     from test_train import run_cli
 
     run_dir = tmp_path / "ddp"
-    args = [*MULTITASK, "trainer.strategy=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}"]
+    tasks = "tasks={atis: {task: atis, head: joint}, rel: {task: semeval}}"
+    args = [*MULTITASK, tasks, "trainer.strategy=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}"]
     done = run_cli("relx.train", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -228,6 +234,12 @@ def test_ddp_on_two_cpu_processes_trains_and_scores_every_task(tmp_path: Path) -
     ids = sorted(gold)
     official = semeval_official_scores([pred[i] for i in ids], [gold[i] for i in ids])
     assert metrics["test/rel/f1"] == pytest.approx(official["f1"], abs=1e-6)
+    gold_tags, pred_tags = read_conll_columns(run_dir / "atis" / "predictions_test.conll")
+    assert len(gold_tags) == 100
+    assert metrics["test/atis/slot_f1"] == pytest.approx(f1_score(gold_tags, pred_tags), abs=1e-6)
+    rows = [json.loads(line) for line in (run_dir / "atis" / "predictions_test.jsonl").read_text().splitlines()]
+    intent_acc = sum(r["intent_gold"] == r["intent_pred"] for r in rows) / len(rows)
+    assert metrics["test/atis/intent_acc"] == pytest.approx(intent_acc)
 
 
 def test_the_command_line_reports_a_bad_task_in_one_line(tmp_path: Path) -> None:
@@ -236,3 +248,20 @@ def test_the_command_line_reports_a_bad_task_in_one_line(tmp_path: Path) -> None
     done = run_cli("relx.train", "+experiment=multitask", "tasks={ud: {task: nope}}", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "relx: error: tasks.ud: no task named 'nope'; choose from atis, c3" in done.stderr
+
+
+def test_a_three_task_run_is_one_small_experiment_file() -> None:
+    from relx.multitask import check_tasks
+
+    cfg = compose_config(["+experiment=multitask_three", "tasks.movie.data_dir=/data/movie", "data.batch_size=4"])
+    check_tasks(cfg)
+    entries = {
+        name: (e["task"]["name"], e["head"]["kind"], e["weight"], e["data"]["batch_size"])
+        for name, e in cfg["tasks"].items()
+    }
+    assert entries == {
+        "ud": ("ud_ewt", "pairwise_attention", 1.0, 4),
+        "rel": ("semeval", "pairwise_attention", 1.0, 4),
+        "movie": ("mit_movie", "token", 0.5, 4),
+    }
+    assert cfg["tasks"]["movie"]["data_dir"] == "/data/movie" and cfg["multitask"]["schedule"] == "round_robin"

@@ -33,3 +33,16 @@ def test_report_tabulates_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_report_without_runs_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no metrics.json found under"):
         main([str(tmp_path)])
+
+
+def test_report_by_task_lines_up_multitask_and_single_task_runs(tmp_path: Path) -> None:
+    run(tmp_path, "alone", ["task=ud_ewt"], {"val/las": 0.5})
+    (tmp_path / "alone" / "config.json").write_text(json.dumps({"task": {"name": "ud_ewt"}}))
+    run(tmp_path, "joint", ["+experiment=multitask"], {"val/ud/las": 0.6, "val/rel/f1": 0.4, "val/average": 0.5})
+    columns, rows = collect(tmp_path, by_task=True)
+    assert columns == ["run", "task", "val/average", "val/f1", "val/las"]
+    assert rows == [
+        {"run": "task=ud_ewt", "task": "ud_ewt", "val/las": 0.5},
+        {"run": "+experiment=multitask", "task": "ud", "val/average": 0.5, "val/las": 0.6},
+        {"run": "+experiment=multitask", "task": "rel", "val/average": 0.5, "val/f1": 0.4},
+    ]

@@ -228,27 +228,6 @@ def test_unloadable_encoder_gives_one_clear_error(tmp_path: Path) -> None:
     assert "encoder.name=DIR" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_ddp_on_two_cpu_processes_scores_every_example_once(tmp_path: Path) -> None:
-    """Lightning DDP (gloo on CPU): sharded batches, metrics gathered over ranks == the full file's."""
-    run_dir = tmp_path / "ddp"
-    args = [
-        "task=atis",
-        "head=joint",
-        *TINY_FAST,
-        "trainer.strategy=ddp",
-        "trainer.devices=2",
-        f"hydra.run.dir={run_dir}",
-    ]
-    done = run_cli("relx.train", *args, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    saved = json.loads((run_dir / "metrics.json").read_text())
-    gold, pred = read_conll_columns(run_dir / "predictions_test.conll")
-    assert len(gold) == 100  # the bundled sample's test split, each sentence once
-    assert saved["test/slot_f1"] == pytest.approx(f1_score(gold, pred), abs=1e-6)
-    rows = [json.loads(line) for line in (run_dir / "predictions_test.jsonl").read_text().splitlines()]
-    assert saved["test/intent_acc"] == pytest.approx(sum(r["intent_gold"] == r["intent_pred"] for r in rows) / 100)
-
-
 def test_multirun_sweep_runs_every_combination(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     done = run_cli(

@@ -28,7 +28,10 @@ def main(cfg: DictConfig) -> float:
             OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
             list(HydraConfig.get().overrides.task),
         )
-        check_tasks(resolved) if is_multitask(resolved) else check_head_fits_task(resolved)
+        if is_multitask(resolved):
+            check_tasks(resolved)
+        else:
+            check_head_fits_task(resolved)
         metrics = train(resolved, run_dir)
     return metrics.get(monitor_of(resolved), float("nan"))  # the sweep objective
 
