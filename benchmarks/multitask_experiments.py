@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-# setting -> tasks: name -> (task=, head=, data directory under --data, dev metric)
-SETTINGS: dict[str, dict[str, tuple[str, str, str, list[str]]]] = {
+# a task of a setting: (task=, head=, data directory under --data, dev metrics)
+Spec = tuple[str, str, str, list[str]]
+SETTINGS: dict[str, dict[str, Spec]] = {
     "parse_rel": {
         "ud": ("ud_ewt", "pairwise_attention", "ud_english_ewt", ["las", "uas"]),
         "rel": ("semeval", "pairwise_attention", "semeval2010_task8", ["f1"]),
@@ -71,7 +72,7 @@ def alone(task: str, head: str, data_dir: Path, seed: int, steps: int, batch_siz
             *common(seed, steps, batch_size)]  # fmt: skip
 
 
-def together(tasks: dict[str, tuple[str, str, str, list[str]]], data: Path, seed: int, steps: int, batch: int) -> list[str]:
+def together(tasks: dict[str, Spec], data: Path, seed: int, steps: int, batch: int) -> list[str]:
     entries = ", ".join(f"{n}: {{task: {t}, head: {h}, data_dir: {data / d}}}" for n, (t, h, d, _) in tasks.items())
     return ["+experiment=multitask", f"tasks={{{entries}}}", f"multitask.epoch={steps * len(tasks)}",
             *common(seed, steps, batch)]  # fmt: skip
@@ -108,18 +109,18 @@ def main() -> None:
                     record(f"{setting}/{name}/multitask", key, metrics[f"val/{name}/{key}"])
         if "transfer" in args.settings:
             task, head, folder, keys = SETTINGS["parse_rel"]["rel"]
-            source = args.runs / f"parse_rel-ud-alone-s{seed}" / "checkpoints" / "last.ckpt"
-            if not source.is_file():
-                run_train(source.parents[1], alone("ud_ewt", head, data / "ud_english_ewt", seed, args.steps, args.batch_size))
-            run_dir = args.runs / f"transfer-rel-from-ud-s{seed}"
-            extra = [f"encoder.init_from={source}"]
-            metrics = run_train(run_dir, [*alone(task, head, data / folder, seed, args.steps, args.batch_size), *extra])
+            ud_dir = args.runs / f"parse_rel-ud-alone-s{seed}"
+            run_train(ud_dir, alone("ud_ewt", head, data / "ud_english_ewt", seed, args.steps, args.batch_size))
+            rel_alone = alone(task, head, data / folder, seed, args.steps, args.batch_size)
+            scratch = run_train(args.runs / f"parse_rel-rel-alone-s{seed}", rel_alone)
+            source = ud_dir / "checkpoints" / "last.ckpt"
+            transfer = run_train(
+                args.runs / f"transfer-rel-from-ud-s{seed}", [*rel_alone, f"encoder.init_from={source}"]
+            )
             for key in keys:
-                record("transfer/rel/ud->semeval", key, metrics[f"val/{key}"])
+                record("transfer/rel/ud->semeval", key, transfer[f"val/{key}"])
                 if "parse_rel" not in args.settings:
-                    alone_dir = args.runs / f"parse_rel-rel-alone-s{seed}"
-                    alone_metrics = run_train(alone_dir, alone(task, head, data / folder, seed, args.steps, args.batch_size))
-                    record("parse_rel/rel/alone", key, alone_metrics[f"val/{key}"])
+                    record("parse_rel/rel/alone", key, scratch[f"val/{key}"])
 
     summary: dict[str, Any] = {}
     lines = ["| cell | metric | mean (dev) | sd | seeds |", "|---|---|---|---|---|"]

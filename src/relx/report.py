@@ -56,7 +56,7 @@ def collect(
     files = sorted(root.rglob("metrics.json"))
     if not files:
         raise RelxError(f"no metrics.json found under {root}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in files:
         values = json.loads(path.read_text())
         run = _run_name(path.parent, root)
