@@ -111,6 +111,17 @@ def test_help_documents_every_input_format_and_writes_nothing(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr[-3000:]
     for part in ("split=auto|test|dev", "without gold labels", "relx.predict ckpt_path=CKPT input=", "output_dir"):
         assert part in done.stdout
+    done = run_cli("relx.train", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parts = [
+        "data_dir",
+        "+experiment=multitask",
+        "encoder.init_from",
+        "task=ud_ewt  (head: biaffine; fits: biaffine, pairwise_attention)",
+        "task=semeval  (head: rbert; fits: pairwise_attention, rbert, sequence)",
+    ]
+    for part in parts:
+        assert part in done.stdout
     assert list(tmp_path.iterdir()) == []
 
 

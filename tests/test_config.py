@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
 
 from helpers import compose_config
 
@@ -16,27 +15,11 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-def head_spaces(head: str) -> list[set[str]]:
-    """Per head of a head config, the label spaces it can predict (one, or one per form)."""
-    from relx.build import relx_class
-
-    node = OmegaConf.load(CONF / "head" / f"{head}.yaml")
-    needs = []
-    for spec in node.get("head", node)["heads"].values():  # a head file of package _global_ nests it
-        targets = [spec["_target_"]] if "_target_" in spec else [form["_target_"] for form in spec.values()]
-        needs.append({relx_class(t).label_space for t in targets})
-    return needs
-
-
-def task_spaces(task: str) -> tuple[str, ...]:
-    from relx.build import task_class
-
-    return task_class(OmegaConf.load(CONF / "task" / f"{task}.yaml")["task"]).label_spaces
-
-
 def fitting_heads(task: str) -> list[str]:
-    """Heads that fit a task: each of their heads predicts a label space the task provides."""
-    return [h for h in options("head") if all(spaces & set(task_spaces(task)) for spaces in head_spaces(h))]
+    """Heads that fit a task by ``check_head_fits_task``'s rule, as ``relx.train --help`` lists them."""
+    from relx.catalog import task_entries
+
+    return list(next(e for e in task_entries() if e.name == task).fitting_heads)
 
 
 TASK_HEADS = [(task, head) for task in options("task") for head in fitting_heads(task)]
@@ -47,6 +30,7 @@ def test_every_task_has_fitting_heads_and_every_head_a_task() -> None:
     assert {h for _, h in TASK_HEADS} == set(options("head"))
     assert ("atis", "joint_crf") in TASK_HEADS and ("semeval", "pairwise_attention") in TASK_HEADS
     assert ("mit_movie", "sequence") not in TASK_HEADS and ("docred", "token") not in TASK_HEADS
+    assert ("atis", "rbert") not in TASK_HEADS and ("atis", "sequence") in TASK_HEADS  # no entities to read
 
 
 @pytest.mark.parametrize("task", options("task"))
@@ -128,6 +112,10 @@ def test_head_that_does_not_fit_the_task_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=fits):
         check_head_fits_task(cfg)
     check_head_fits_task(compose_config(["task=atis", "head=joint"], resolve=False))
+    # ATIS has sentence labels, but no marked entities for a relation head to read
+    for head, cls in (("rbert", "RBertHead"), ("pairwise_attention", "PairwiseAttentionRelationHead")):
+        with pytest.raises(ConfigError, match=f"head={head} does not fit task=atis: {cls} reads the two marked"):
+            check_head_fits_task(compose_config(["task=atis", f"head={head}"], resolve=False))
     cfg = compose_config(["task=atis", "head=sequence"])
     cfg["task"]["name"] = "mit_movie"
     with pytest.raises(ConfigError, match="needs 'sentence' labels, but task 'mit_movie' provides only: token"):

@@ -154,7 +154,14 @@ def test_cli_train_evaluate_predict(tmp_path: Path) -> None:
     done = run_cli("relx.train", "task=atis", "head=joint", *quiet, *progress, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "test/frame_acc" in done.stdout and (run_dir / "metrics.json").is_file()
-    assert "step 1/2" in done.stdout and "step 2/2" in done.stdout and "validation  val/" in done.stdout
+    assert "step 1/2" in done.stdout and "step 2/2" in done.stdout
+    # a spaCy-style table: a row per validation, the best so far marked
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:4] == ["epoch", "step", "train", "loss"])
+    assert lines[header].split()[4:] == ["val/frame_acc", "val/loss"]
+    rows = [line for line in lines[header + 1 :] if line.split() and line.split()[0] == "0"]
+    assert len(rows) == 2 and rows[0].endswith(" *") and len(rows[0].split()) == 6
+    assert "Warning" not in done.stdout and "deprecated" not in done.stdout.lower()
     assert "smoke run on the bundled atis sample" in done.stdout and "LeafSpec" not in done.stderr
     assert "FLOPs" not in done.stdout and "model: encoder" in done.stdout
     trained = json.loads((run_dir / "metrics.json").read_text())

@@ -119,9 +119,11 @@ def head_specs(cfg: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def check_head_fits_task(cfg: Any) -> None:
-    """Fail early, with both choices named, when a head predicts a label space the task does not provide
-    (``head.label_space in task.label_spaces``: the one compatibility rule)."""
-    spaces = task_class(cfg["task"]).label_spaces
+    """Fail early, with both choices named, when a head does not fit the task: it predicts a label space the
+    task does not provide (``head.label_space in task.label_spaces``), or reads entity spans the task does not
+    mark (``head.reads_entity_spans`` needs ``task.marks_entities``)."""
+    task = task_class(cfg["task"])
+    spaces = task.label_spaces
     for spec in head_specs(cfg).values():
         head_cls = relx_class(spec["_target_"])
         space = getattr(head_cls, "label_space", None)
@@ -129,6 +131,11 @@ def check_head_fits_task(cfg: Any) -> None:
             raise ConfigError(
                 f"head={cfg['head']['kind']} does not fit task={cfg['task']['name']}: {head_cls.__name__} predicts "
                 f"{space!r} labels, the task provides {', '.join(repr(s) for s in spaces)}"
+            )
+        if getattr(head_cls, "reads_entity_spans", False) and not task.marks_entities:
+            raise ConfigError(
+                f"head={cfg['head']['kind']} does not fit task={cfg['task']['name']}: {head_cls.__name__} reads the "
+                "two marked entities of a relation example, the task marks none"
             )
 
 
@@ -385,7 +392,9 @@ def build_trainer(
     if cfg.get("tasks") and options.get("strategy") == "ddp":
         # a multi-task step trains one task's heads: the other heads get no gradient in that step
         options["strategy"] = "ddp_find_unused_parameters_true"
-    if options.get("enable_progress_bar", True) and not sys.stdout.isatty():
+    if tcfg.get("verbosity") == "quiet":
+        options["enable_progress_bar"] = False
+    elif options.get("enable_progress_bar", True) and not sys.stdout.isatty():
         # no terminal (nohup, CI, a pipe): plain lines, since a bar shows nothing until the end
         options["enable_progress_bar"] = False
         callbacks.append(PlainProgress(int(tcfg.get("progress_every_n_steps") or 50)))

@@ -1,9 +1,10 @@
-"""Progress without a terminal: plain lines instead of a progress bar.
+"""What training prints: plain progress lines without a terminal, and a table row per validation.
 
 Under ``nohup``, in CI or with output piped to a file, a progress bar prints nothing useful until the end;
 ``PlainProgress`` prints one line every ``every_n_steps`` optimiser steps (epoch, step of total, loss, rate,
-ETA) and one per validation (its metrics). ``build_trainer`` uses it instead of the bar when stdout is not
-a terminal.
+ETA). ``build_trainer`` uses it instead of the bar when stdout is not a terminal. ``EpochTable`` prints,
+spaCy-style, one row per validation while fitting (epoch, step, train loss, the main dev metrics, the best
+so far marked ``*``), instead of dev metrics squeezed into the progress bar.
 """
 
 from __future__ import annotations
@@ -69,9 +70,41 @@ class PlainProgress(Callback):
             f"elapsed {format_duration(elapsed)}  ETA {format_duration(eta)}",
         )
 
+
+class EpochTable(Callback):
+    """A row per validation while fitting: ``epoch  step  train loss  <metrics...>``, the first metric the one
+    that selects the best checkpoint (``mode`` max or min), ``*`` on its best row so far. First process only."""
+
+    def __init__(self, metrics: list[str], mode: str = "max", stream: TextIO | None = None) -> None:
+        self.metrics = metrics
+        self.mode = mode
+        self.stream = stream
+        self.best: float | None = None
+        self.widths = [max(10, len(m)) for m in metrics]
+
+    def _print(self, trainer: L.Trainer, text: str) -> None:
+        if trainer.is_global_zero:
+            print(text, file=self.stream or sys.stdout, flush=True)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        header = "  ".join(f"{m:>{w}}" for m, w in zip(self.metrics, self.widths, strict=True))
+        self._print(trainer, f"{'epoch':>5}  {'step':>7}  {'train loss':>10}  {header}")
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:  # evaluations print their table
             return
-        values = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        shown = "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items()) if math.isfinite(v))
-        self._print(trainer, f"epoch {trainer.current_epoch}  step {trainer.global_step}  validation  {shown}")
+        found = trainer.callback_metrics
+
+        def value(name: str) -> float:
+            return float(found[name]) if name in found else math.nan
+
+        main = value(self.metrics[0])
+        improved = math.isfinite(main) and (
+            self.best is None or (main > self.best if self.mode == "max" else main < self.best)
+        )
+        if improved:
+            self.best = main
+        cells = "  ".join(f"{value(m):>{w}.4f}" for m, w in zip(self.metrics, self.widths, strict=True))
+        loss = value("train/loss")
+        mark = " *" if improved else ""
+        self._print(trainer, f"{trainer.current_epoch:>5}  {trainer.global_step:>7}  {loss:>10.4f}  {cells}{mark}")

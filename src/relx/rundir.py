@@ -44,6 +44,8 @@ RESUME_MAY_CHANGE = frozenset(
         "data.eval_batch_size",
         # what is shown or written besides the model
         "trainer.enable_progress_bar",
+        "trainer.progress_every_n_steps",
+        "trainer.verbosity",
         "trainer.log_every_n_steps",
         "trainer.num_sanity_val_steps",
         "resume",

@@ -22,6 +22,7 @@ from relx.build import (
     build_tokenizer,
     build_trainer,
     init_encoder_from,
+    monitor_of,
     upgrade_task_config,
 )
 from relx.curves import curve_callbacks
@@ -40,6 +41,7 @@ from relx.multitask import (
     is_multitask,
     multitask_encoder_settings,
 )
+from relx.progress import EpochTable
 from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolute_data_dir
 from relx.stopping import StopOnSignal
 from relx.tasks.datamodule import TaskDataModule
@@ -160,6 +162,8 @@ def _fit_and_evaluate(
     log.info("model: %s", describe_model(module))
     resuming = resume_from is not None
     callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming)]
+    if cfg["trainer"].get("verbosity") != "quiet":
+        callbacks.append(EpochTable(table_metrics(cfg, module), cfg.get("mode", "max")))
     trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, resuming=resuming)
     assert checkpoint is not None
     if _is_first_process():
@@ -236,6 +240,16 @@ def _write_results(
     table = format_summary(metrics)
     write_text_atomic(run_dir / "summary.txt", table + "\n")
     print(f"\nrun directory: {run_dir}{note}\n{table}\n{smoke_run_note(cfg, summary)}", flush=True)
+
+
+def table_metrics(cfg: dict[str, Any], module: TaskModule) -> list[str]:
+    """The columns of the per-validation table: the checkpoint-selecting metric first, then each task's main
+    metric (a multi-task run) or the dev loss."""
+    monitor = monitor_of(cfg)
+    if isinstance(module, MultiTaskModule):
+        mains = [f"val/{task}/{metric}" for task, metric in module.main_metrics.items()]
+        return [monitor, *[m for m in mains if m != monitor]]
+    return [monitor, "val/loss"] if monitor != "val/loss" else [monitor]
 
 
 def describe_model(module: TaskModule) -> str:

@@ -24,6 +24,8 @@ class Head(nn.Module):
     label_space: ClassVar[str]
     # The batch attribute holding this head's gold labels; evaluation computes a loss only when it is present.
     gold_field: ClassVar[str]
+    # Reads the two marked entities of a relation example (``EntitySpans``): fits only tasks that mark them.
+    reads_entity_spans: ClassVar[bool] = False
 
     def forward(self, encoded: Encoded, batch: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError

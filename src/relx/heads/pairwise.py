@@ -115,6 +115,8 @@ class PairwiseAttentionRelationHead(SentenceHead):
     pairwise-attention paper): C over the two entities' first subwords (``batch.e1_span[:, 0]``,
     ``batch.e2_span[:, 0]``)."""
 
+    reads_entity_spans = True
+
     needs_attention: ClassVar[bool] = True
 
     def __init__(

@@ -55,6 +55,8 @@ class RBertHead(SentenceHead):
     Batch contract: ``EntitySpans`` (``e1_span``/``e2_span`` ``[batch, 2]`` inclusive subword spans).
     """
 
+    reads_entity_spans = True
+
     def __init__(
         self,
         hidden_size: int,

@@ -114,7 +114,7 @@ class MultiTaskModule(TaskModule):
                 self._calibrate(task, task_values)
         self.log_dict(values, sync_dist=True)
         mains = [float(values[f"val/{t}/{self.main_metrics[t]}"]) for t in self.scored_tasks]
-        self.log(f"val/{AVERAGE}", sum(mains) / len(mains) if mains else math.nan, prog_bar=True, sync_dist=True)
+        self.log(f"val/{AVERAGE}", sum(mains) / len(mains) if mains else math.nan, sync_dist=True)
 
     def _calibrate(self, task: str, values: Mapping[str, Tensor]) -> None:
         """The task's calibration step (the DocRE baseline's dev-tuned threshold) for its heads."""

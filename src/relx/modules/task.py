@@ -144,7 +144,7 @@ class TaskModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         # Metric values are already gathered over DDP ranks; sync_dist only marks them as such.
         values = self.val_metrics.compute()
-        self.log_dict(values, prog_bar=True, sync_dist=True)
+        self.log_dict(values, sync_dist=True)  # shown per validation by relx.progress.EpochTable
         self.val_metrics.reset()
         # The calibration step: while fitting, the task tunes decision rules on dev (the DocRE baseline's
         # threshold) and the heads take them; every rank gets the same gathered values, so the tuned state

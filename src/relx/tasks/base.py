@@ -57,6 +57,7 @@ class Task(ABC, Generic[E]):
 
     label_spaces: ClassVar[tuple[str, ...]] = ()  # the spaces heads may predict (head.label_space)
     input_format: ClassVar[str] = ""  # relx.predict's input family (relx.predict.INPUT_FORMATS)
+    marks_entities: ClassVar[bool] = False  # its batches hold e1_span/e2_span (heads reading entity spans fit)
     encoding_version: ClassVar[int] = 1  # bump when encode() changes: invalidates cached features
 
     def __init__(

@@ -110,6 +110,7 @@ class RelationTask(Task[RelationExample]):
 
     label_spaces = ("sentence",)
     input_format = "relations"
+    marks_entities = True
     encoding_version = 1
 
     def __init__(
