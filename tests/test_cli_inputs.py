@@ -20,7 +20,7 @@ import relx
 from helpers import TINY_FAST, compose_config
 from relx.errors import ConfigError, DataFormatError
 from relx.evaluate import evaluate
-from relx.inference import choose_split, requested_split
+from relx.inference import choose_splits, requested_split
 from relx.inputs import INPUT_FORMATS, examples_dir, family_of
 from relx.predict import predict, predict_pipeline
 
@@ -242,25 +242,30 @@ class SplitsStub:
         return f"DIR/{split}.json"
 
 
-def test_split_auto_scores_test_when_labelled_else_dev() -> None:
+def test_split_auto_scores_every_labelled_split_and_predicts_an_unlabelled_test() -> None:
     ckpt = Path("run/checkpoints/best.ckpt")
-    assert choose_split(SplitsStub(validation=True, test=True), requested_split("auto"), ckpt) == "test"
-    assert choose_split(SplitsStub(validation=True, test=False), requested_split(None), ckpt) == "validation"
-    assert choose_split(SplitsStub(validation=True), requested_split("auto"), ckpt) == "validation"
-    assert choose_split(SplitsStub(validation=True, test=False), requested_split("dev"), ckpt) == "validation"
+    auto = requested_split("auto")
+    assert choose_splits(SplitsStub(validation=True, test=True), auto, ckpt) == (["validation", "test"], [])
+    assert choose_splits(SplitsStub(validation=True, test=False), requested_split(None), ckpt) == (
+        ["validation"],
+        ["test"],
+    )
+    assert choose_splits(SplitsStub(validation=True), auto, ckpt) == (["validation"], [])
+    assert choose_splits(SplitsStub(validation=True, test=True), requested_split("dev"), ckpt) == (["validation"], [])
     with pytest.raises(ConfigError, match=r"split 'test' \(DIR/test.json\) has no gold labels") as err:
-        choose_split(SplitsStub(validation=True, test=False), requested_split("test"), ckpt)
+        choose_splits(SplitsStub(validation=True, test=False), requested_split("test"), ckpt)
     assert f"relx.predict ckpt_path={ckpt} input=DIR/test.json" in str(err.value)
     with pytest.raises(ConfigError, match="split 'test' not found in DIR"):
-        choose_split(SplitsStub(validation=True), requested_split("test"), ckpt)
+        choose_splits(SplitsStub(validation=True), requested_split("test"), ckpt)
     with pytest.raises(ConfigError, match="split must be auto or one of"):
         requested_split("tset")
 
 
 def test_evaluate_by_default_scores_dev_of_docred(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
-    """The bundled DocRED test.json is unlabelled: the default split=auto scores dev instead of crashing."""
+    """The bundled DocRED test.json is unlabelled: the default split=auto scores dev and writes the test split's
+    official submission file (result_test.json) without scores."""
     overrides = [f"ckpt_path={checkpoints['docred']}", f"output_dir={tmp_path}", "accelerator=cpu"]
     out_dir, metrics = evaluate(compose_config(overrides, config_name="evaluate", resolve=False))
     assert out_dir == tmp_path and "val/f1" in metrics and not any(k.startswith("test/") for k in metrics)
     assert json.loads((tmp_path / "metrics.json").read_text()) == pytest.approx(metrics)
-    assert (tmp_path / "result_validation.json").is_file() and not (tmp_path / "result_test.json").exists()
+    assert (tmp_path / "result_validation.json").is_file() and (tmp_path / "result_test.json").is_file()

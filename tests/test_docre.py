@@ -431,7 +431,7 @@ def test_cli_evaluates_and_predicts_from_a_docre_checkpoint(tmp_path: Path) -> N
     # evaluate without output_dir: results go beside the checkpoint's run, equal to training's
     done = run_cli("relx.evaluate", f"ckpt_path={ckpt}", "split=validation", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    (evaluated,) = run_dir.glob("eval_validation_*/metrics.json")
+    (evaluated,) = run_dir.glob("eval/dev-*/metrics.json")
     trained = json.loads((run_dir / "metrics.json").read_text())
     assert json.loads(evaluated.read_text())["val/f1"] == pytest.approx(trained["val/f1"], abs=1e-6)
 

@@ -54,18 +54,20 @@ def requested_split(value: Any) -> str:
     return split
 
 
-def choose_split(datamodule: Any, requested: str, ckpt_path: str | Path) -> str:
-    """The split to score: ``requested``, or for ``auto`` test when labelled, else dev.
+def choose_splits(datamodule: Any, requested: str, ckpt_path: str | Path) -> tuple[list[str], list[str]]:
+    """(splits to score, splits only to predict): ``requested``; for ``auto`` every labelled split found
+    (dev, and test when labelled), with an unlabelled test split (DocRED's official test file) predicted only,
+    into its official submission file.
 
-    A split the data lacks, or one without gold labels (DocRED's official test file), is a one-line
-    ``ConfigError`` saying what to run instead: scoring it would compare predictions with nothing.
+    A requested split the data lacks, or one without gold labels, is a one-line ``ConfigError`` saying what to
+    run instead: scoring it would compare predictions with nothing.
     """
     if requested == AUTO:
-        if datamodule.has_split("test") and datamodule.is_labelled("test"):
-            return "test"
-        if datamodule.has_split("test"):
-            log.info("split=auto: the test split (%s) has no labels; scoring dev", datamodule.describe_split("test"))
-        requested = "validation"
+        found = [s for s in ("validation", "test") if datamodule.has_split(s)]
+        scored = [s for s in found if datamodule.is_labelled(s)]
+        if scored:
+            return scored, [s for s in found if s not in scored]
+        requested = "validation"  # nothing labelled: the error below names dev
     if not datamodule.has_split(requested):
         where = datamodule.describe_split(requested)
         raise ConfigError(f"split '{requested}' not found in {datamodule.data_dir} (expected {where})")
@@ -75,7 +77,10 @@ def choose_split(datamodule: Any, requested: str, ckpt_path: str | Path) -> str:
             f"split '{requested}' ({where}) has no gold labels to score: evaluate split=dev, or write its "
             f"predictions without scores with python -m relx.predict ckpt_path={ckpt_path} input={where}"
         )
-    return requested
+    return [requested], []
+
+
+SHORT_NAMES = {"validation": "dev", "test": "test"}
 
 
 def evaluate(
@@ -90,13 +95,14 @@ def evaluate(
     input_path: str | Path | None = None,
     task_name: str | None = None,
 ) -> tuple[Path, dict[str, float]]:
-    """Score a labelled split with the checkpoint alone; write metrics, data summary and the task's official
-    prediction files into ``output_dir`` (default ``<run dir>/eval_<split>_<timestamp>``); return it and the
-    metrics.
+    """Score labelled splits with the checkpoint alone; write metrics, data summary and the task's official
+    prediction files into ``output_dir`` (default ``<run dir>/eval/<split>-<timestamp>``); return it and the
+    metrics (``val/...``, ``test/...``).
 
     The split is ``input_path`` (a labelled file of the task's format under any name; scored as ``split``,
-    ``test`` for ``auto``), or ``split`` of ``data_dir`` (default: the training run's data): ``auto`` is test
-    when labelled, else dev. Only that split is read (and train only when dev has to be carved from it).
+    ``test`` for ``auto``), or ``split`` of ``data_dir`` (default: the training run's data): ``auto`` scores
+    every labelled split found (dev and test), and an unlabelled test split (DocRED's) gets its official
+    prediction file only. Only those splits are read (and train only when dev has to be carved from it).
     Labels the checkpoint never saw are scored as errors. ``batch_size``: default, the run's evaluation
     batch size (the task's: 8 documents for DocRE).
 
@@ -127,7 +133,7 @@ def evaluate(
             raise ConfigError(f"task_name={task_name}: {ckpt_path} is a single-task checkpoint")
         return score(checkpoint, output_dir)
     names = [task_name] if task_name else list(checkpoint["relx"]["config"]["tasks"])
-    base = Path(output_dir or ckpt_path.parent.parent / f"eval_{requested}_{stamp}")
+    base = Path(output_dir or ckpt_path.parent.parent / "eval" / f"{SHORT_NAMES.get(requested, requested)}-{stamp}")
     metrics: dict[str, float] = {}
     skipped: dict[str, str] = {}
     for name in names:
@@ -166,11 +172,11 @@ def _evaluate_checkpoint(
     from relx.io import write_json_atomic
     from relx.runs import evaluate_split, format_summary, predict_split, restore
 
-    chosen: list[str] = []
+    chosen: list[tuple[list[str], list[str]]] = []
 
-    def select(datamodule: TaskDataModule) -> str:  # before anything is encoded
-        chosen.append(choose_split(datamodule, requested, ckpt_path))
-        return chosen[0]
+    def select(datamodule: TaskDataModule) -> list[str]:  # before anything is encoded
+        chosen.append(choose_splits(datamodule, requested, ckpt_path))
+        return [*chosen[0][0], *chosen[0][1]]
 
     split_files = None
     if input_path is not None:
@@ -179,23 +185,28 @@ def _evaluate_checkpoint(
     _, module, datamodule = restore(
         checkpoint,
         data_dir=None if split_files else data_dir,
-        splits=("test", "validation") if requested == AUTO else (requested,),
+        splits=("validation", "test") if requested == AUTO else (requested,),
         split_files=split_files,
         eval_batch_size=batch_size,
         select_split=select,
     )
     if decoder:
         set_decoder(module, str(decoder))
-    split_name = chosen[0]
-    out_dir = Path(output_dir or ckpt_path.parent.parent / f"eval_{split_name}_{stamp}")
+    scored, predicted_only = chosen[0]
+    name = "+".join(SHORT_NAMES[s] for s in scored)
+    out_dir = Path(output_dir or ckpt_path.parent.parent / "eval" / f"{name}-{stamp}")
     trainer, _ = build_trainer({"trainer": {"accelerator": accelerator, "precision": precision}})
-    metrics = evaluate_split(trainer, module, datamodule, split_name)
-    predictions = predict_split(module, datamodule, split_name, accelerator)
-    datamodule.write_outputs(out_dir, split_name, predictions)
+    metrics: dict[str, float] = {}
+    for split in scored:
+        metrics.update(evaluate_split(trainer, module, datamodule, split))
+    for split in [*scored, *predicted_only]:
+        predictions = predict_split(module, datamodule, split, accelerator)
+        datamodule.write_outputs(out_dir, split, predictions)
     write_json_atomic(out_dir / "metrics.json", metrics)
     write_json_atomic(out_dir / "data_summary.json", datamodule.data_summary())
     source = input_path or datamodule.data_dir
-    print(f"\n{source} [{split_name}] -> {out_dir}\n{format_summary(metrics)}\n", flush=True)
+    unscored = f"; {', '.join(predicted_only)} predicted only (no gold labels)" if predicted_only else ""
+    print(f"\n{source} [{', '.join(scored)}{unscored}] -> {out_dir}\n{format_summary(metrics)}\n", flush=True)
     return out_dir, metrics
 
 

@@ -197,7 +197,7 @@ def resume_checkpoint(run_dir: str | Path, cfg: Mapping[str, Any]) -> Path | Non
 def start_over(run_dir: str | Path) -> list[Path]:
     """When ``run_dir`` holds an earlier run's checkpoints, delete what that run wrote (``RUN_OUTPUTS``),
     so that nothing of it mixes with the new run: no stale ``last.ckpt`` to resume by mistake, no old rows
-    in the logs. Prediction files and other directories (e.g. ``eval_*``) are left; the new run overwrites
+    in the logs. Prediction files and other directories (e.g. ``eval/``) are left; the new run overwrites
     its own predictions. A directory without checkpoints is left as it is (the new run overwrites it)."""
     run_dir = Path(run_dir)
     checkpoints = previous_checkpoints(run_dir)

@@ -296,12 +296,12 @@ def restore(
     splits: Sequence[str] | None = None,
     split_files: Mapping[str, str | Path] | None = None,
     eval_batch_size: int | None = None,
-    select_split: Callable[[TaskDataModule], str] | None = None,
+    select_split: Callable[[TaskDataModule], Sequence[str]] | None = None,
 ) -> tuple[dict[str, Any], TaskModule, TaskDataModule]:
     """Rebuild config, module (with the checkpoint's weights) and DataModule from a checkpoint alone.
 
     ``splits``: read only these of ``data_dir`` (evaluation: the split it scores; ``split_files`` may give
-    a split as a file under any name); ``select_split``: called once they are read, names the one split to
+    a split as a file under any name); ``select_split``: called once they are read, names the splits to
     keep (it may refuse with a ``ConfigError`` before anything is encoded). The data is encoded before the
     model is built, so labels the checkpoint never saw are added after its vocabularies (scored as errors,
     never predicted) before the metrics copy them. What the task learned from training (stored
@@ -341,7 +341,7 @@ def restore(
         if read_data and missing:
             log.warning("checkpoint written by relx %s: %s", written_by, missing)
         if select_split is not None:
-            datamodule.keep_only(select_split(datamodule))
+            datamodule.keep_only(*select_split(datamodule))
         datamodule.setup()  # unseen labels of the data join the vocabularies before the metrics copy them
         module = build_module(cfg, datamodule.task, pretrained=False, vocab_size=len(tokenizer))
         module.load_state_dict(checkpoint["state_dict"])

@@ -19,7 +19,8 @@ Life cycle (driven by ``TaskDataModule`` and ``relx.build``):
 4. ``special_tokens()`` are added to the tokenizer (and the embeddings resized) by ``relx.build``;
 5. ``columns`` -> ``encode`` (a batched ``datasets.map`` function) -> ``collator``;
 6. while fitting, ``calibrate`` tunes decision rules on each validation's dev metrics (DocRE's threshold);
-7. ``write_outputs`` / ``write_raw_predictions`` with the decoded predictions.
+7. ``write_outputs`` / ``write_raw_predictions`` with the decoded predictions, and ``label_pairs`` for the
+   pictures ``relx.plots`` draws of them (plain data: tasks know nothing of plotting).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import datasets
 from torchmetrics import Metric
@@ -44,6 +45,36 @@ E = TypeVar("E")
 
 # Metrics of a label space when the task's config names none (``task.metrics.<space>``).
 DEFAULT_METRICS = {"token": "relx.metrics.SeqevalScores", "sentence": "relx.metrics.LabelAccuracy"}
+
+
+class LabelPairs(NamedTuple):
+    """Gold and predicted sentence-level labels of one evaluated split, as plain data for pictures
+    (``relx.plots`` draws a confusion matrix and per-label F1 from them).
+
+    ``space``: what the labels are, for titles (``relation``, ``intent``); ``gold`` and ``predicted``: one
+    label per example; ``labels``: the order to show them in (the vocabulary's, then labels met only
+    outside training, then any other label seen).
+    """
+
+    space: str
+    gold: list[str]
+    predicted: list[str]
+    labels: list[str]
+
+
+def sentence_label_pairs(
+    space: str, gold: Sequence[str | None], predictions: Mapping[str, Sequence[Any]], vocab: LabelVocab | None
+) -> LabelPairs | None:
+    """``LabelPairs`` of a task with one label per example (``predictions["sentence"]``), or None when the
+    head predicts none or an example is unlabelled (nothing to compare)."""
+    predicted = predictions.get("sentence")
+    if not gold or predicted is None or len(predicted) != len(gold):
+        return None
+    if any(g is None for g in gold) or any(not isinstance(p, str) for p in predicted):
+        return None
+    known = [*vocab.labels, *vocab.unseen] if vocab is not None else []
+    seen = {str(g) for g in gold} | set(predicted)
+    return LabelPairs(space, [str(g) for g in gold], list(predicted), known + sorted(seen - set(known)))
 
 
 class Task(ABC, Generic[E]):
@@ -231,6 +262,11 @@ class Task(ABC, Generic[E]):
     @abstractmethod
     def raw_records(self, examples: list[E], predictions: dict[str, list[Any]]) -> Iterable[dict[str, Any]]:
         """One readable record per input (``relx.predict``'s JSON lines, ``relx.load(...).predict``'s result)."""
+
+    def label_pairs(self, examples: list[E], predictions: dict[str, list[Any]]) -> LabelPairs | None:
+        """Gold and predicted sentence-level labels of ``examples`` for a confusion matrix (``relx.plots``);
+        None (the default) for tasks without one label per example, and for unlabelled examples."""
+        return None
 
     def write_raw_predictions(self, path: Path, examples: list[E], predictions: dict[str, list[Any]]) -> None:
         """``raw_records`` as JSON lines (``relx.predict``)."""

@@ -133,10 +133,10 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         self.read()
         return self.task.is_labelled(self.examples.get(split, []))
 
-    def keep_only(self, split: str) -> None:
-        """Drop every split but ``split`` before encoding (evaluation scores one)."""
+    def keep_only(self, *splits: str) -> None:
+        """Drop every split but ``splits`` before encoding (evaluation reads only what it scores)."""
         self.read()
-        for other in [s for s in self.examples if s != split]:
+        for other in [s for s in self.examples if s not in splits]:
             del self.examples[other]
             self.read_stats.pop(other, None)
             self.features.pop(other, None)

@@ -35,7 +35,7 @@ from relx.data.vocab import LabelVocab
 from relx.encoders.windows import sequence_specials
 from relx.errors import ConfigError, DataFormatError
 from relx.io import atomic_write, write_text_atomic
-from relx.tasks.base import Task
+from relx.tasks.base import LabelPairs, Task, sentence_label_pairs
 
 
 @dataclass(kw_only=True)
@@ -251,6 +251,11 @@ class RelationTask(Task[RelationExample]):
         )
 
     # ---- outputs ---------------------------------------------------------------------------------
+    def label_pairs(self, examples: list[RelationExample], predictions: dict[str, list[Any]]) -> LabelPairs | None:
+        """Gold and predicted relations (None for unlabelled examples)."""
+        vocab = self._vocabs.get("sentence") if self._vocabs else None
+        return sentence_label_pairs("relation", [ex.label for ex in examples], predictions, vocab)
+
     def raw_records(
         self, examples: list[RelationExample], predictions: dict[str, list[Any]]
     ) -> Iterator[dict[str, Any]]:

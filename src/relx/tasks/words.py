@@ -16,7 +16,7 @@ from relx.data.settings import POOLED
 from relx.data.subwords import continuation_ids, encode_words, subword_units
 from relx.data.vocab import LabelVocab
 from relx.errors import DataFormatError
-from relx.tasks.base import Task
+from relx.tasks.base import LabelPairs, Task, sentence_label_pairs
 from relx.tasks.word_outputs import raw_word_records, write_split_predictions
 
 
@@ -164,3 +164,8 @@ class IntentSlotTask(WordTask):
             raise DataFormatError(data_dir / "slot_label.txt", "the outside tag 'O' is missing")
         slots = ["O"] + [s for s in slots if s != "O"]
         return {"sentence": LabelVocab(intents), "token": LabelVocab(slots)}
+
+    def label_pairs(self, examples: list[WordExample], predictions: dict[str, list[Any]]) -> LabelPairs | None:
+        """Gold and predicted intents (None for a slot-only head or unlabelled utterances)."""
+        vocab = self._vocabs.get("sentence") if self._vocabs else None
+        return sentence_label_pairs("intent", [ex.label for ex in examples], predictions, vocab)
