@@ -19,6 +19,7 @@ def execute(name: str, cwd: Path) -> str:
 
 def test_quickstart_notebook_executes(tmp_path: Path) -> None:
     outputs = execute("quickstart.ipynb", tmp_path)
+    assert "['show', 'me', 'films', 'with', 'tom', 'hanks']" in outputs  # relx.load(...).predict(...) first
     assert "test/f1" in outputs and "dev sentences" in outputs
     assert "('drew'," in outputs  # predictions printed per word
 
