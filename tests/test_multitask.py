@@ -115,6 +115,7 @@ def test_a_multitask_run_scores_each_task_with_its_official_metric(multitask_run
         [t.rels for t in predicted], universal_relations=True,
     )  # fmt: skip
     assert metrics["test/ud/las"] == pytest.approx(scores["las"], abs=1e-6)
+    assert (run_dir / "rel" / "confusion_test.png").is_file() and (run_dir / "curves.png").is_file()
 
 
 def test_a_multitask_checkpoint_rebuilds_each_task_from_itself_alone(

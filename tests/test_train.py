@@ -51,6 +51,10 @@ def test_every_task_trains_and_writes_its_run_directory(tmp_path: Path, task: st
     assert monitor in saved and (monitor.replace("val/", "test/") in saved) == ("test" in summary)
     assert all(k.startswith(("val/", "test/")) for k in saved)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    if task in ("semeval", "klue_re", "snips") or (task == "atis" and head != "token"):  # sentence labels
+        assert (tmp_path / "confusion_test.png").is_file() or (tmp_path / "confusion_validation.png").is_file()
+    if head in ("token", "crf", "joint", "joint_crf") or task in ("semeval", "klue_re"):  # per-type F1
+        assert (tmp_path / "f1_by_type_validation.png").is_file()
     assert json.loads((tmp_path / "config.json").read_text())["task"]["name"] == task
     assert summary["validation"]["examples"] > 0
     if task == "semeval":  # the official scorer's answer-key format, and its score recomputed from the files

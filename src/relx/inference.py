@@ -170,6 +170,7 @@ def _evaluate_checkpoint(
     """``evaluate`` of one single-task checkpoint (or one task cut out of a multi-task one)."""
     from relx.build import build_trainer
     from relx.io import write_json_atomic
+    from relx.plots import write_plots
     from relx.runs import evaluate_split, format_summary, predict_split, restore
 
     chosen: list[tuple[list[str], list[str]]] = []
@@ -202,6 +203,7 @@ def _evaluate_checkpoint(
     for split in [*scored, *predicted_only]:
         predictions = predict_split(module, datamodule, split, accelerator)
         datamodule.write_outputs(out_dir, split, predictions)
+        write_plots(datamodule.task, out_dir, split, datamodule.examples[split], predictions)
     write_json_atomic(out_dir / "metrics.json", metrics)
     write_json_atomic(out_dir / "data_summary.json", datamodule.data_summary())
     source = input_path or datamodule.data_dir

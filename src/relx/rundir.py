@@ -63,6 +63,7 @@ RUN_OUTPUTS = (
     "data_summary.json",
     "curves.json",
     "curves.png",
+    "multitask.json",
 )
 MAX_LISTED = 3
 

@@ -41,6 +41,7 @@ from relx.multitask import (
     is_multitask,
     multitask_encoder_settings,
 )
+from relx.plots import write_plots
 from relx.progress import EpochTable
 from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolute_data_dir
 from relx.stopping import StopOnSignal
@@ -161,7 +162,7 @@ def _fit_and_evaluate(
         log.info("encoder: %d tensors from %s (encoder.init_from)", copied, init_from)
     log.info("model: %s", describe_model(module))
     resuming = resume_from is not None
-    callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming)]
+    callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming, default_metrics=[monitor_of(cfg)])]
     if cfg["trainer"].get("verbosity") != "quiet":
         callbacks.append(EpochTable(table_metrics(cfg, module), cfg.get("mode", "max")))
     trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, resuming=resuming)
@@ -195,6 +196,7 @@ def _fit_and_evaluate(
             for split in ("validation", "test") if has_test else ("validation",):
                 predictions = predict_split(module, datamodule, split, cfg["trainer"]["accelerator"])
                 datamodule.write_outputs(run_dir, split, predictions)
+                write_plots(datamodule.task, run_dir, split, datamodule.examples[split], predictions)
         note = "" if scored_test else "  (no labelled test split in the data: dev metrics only)"
         _write_results(cfg, run_dir, metrics, summary, note)
     return metrics
@@ -226,6 +228,7 @@ def _evaluate_multitask(
                     accelerator = cfg["trainer"]["accelerator"]
                     predictions = _predict_loader(module, loader, datamodule.vocabs, examples, accelerator)
                     datamodule.write_outputs(run_dir / name, split, predictions)
+                    write_plots(datamodule.task, run_dir / name, split, datamodule.examples[split], predictions)
         untested = [name for name in mixture.datamodules if name not in tested]
         note = f"  (no labelled test split for {', '.join(untested)}: dev metrics only)" if untested else ""
         _write_results(cfg, run_dir, metrics, summary, note)
