@@ -1,11 +1,21 @@
 """``python -m relx.report DIR``: collect the ``metrics.json`` of every run under DIR (a multirun sweep
-directory, or any tree of run directories) into one table, written as ``report.md`` and
-``report.csv`` in DIR and printed.
+directory, or any tree of run directories) into one table, written as ``report.md``, ``report.csv`` and
+``report.tex`` (a LaTeX ``tabular``) in DIR and printed.
 
 Rows are runs (named by their Hydra overrides when the sweep stored them); columns are the metrics
 (``--metrics val/f1,test/f1`` to choose, default: every metric found). A multi-task run's metrics are
 ``val/<task>/<metric>`` columns; ``--by-task`` gives one row per (run, task) instead, with the task's
 metrics under their single-task names (``val/las``), so multi-task and single-task runs line up.
+
+``--seeds``: one row per group of runs that differ only in their seed, each cell the mean, the sample
+standard deviation and the number of runs of one metric (``0.8123 ± 0.0042 (n=3)``; a single run has no
+deviation: ``0.8123 (n=1)``). Runs are grouped by their Hydra overrides (``.hydra/overrides.yaml``) with
+``seed=...`` left out; a run without overrides is grouped by its directory name with a trailing ``-s<N>``,
+``_s<N>``, ``-seed<N>`` or ``_seed<N>`` left out. The grouping is asked for, never automatic: without
+``--seeds`` every run keeps its own row. The CSV gives ``<metric> mean``, ``<metric> sd`` and
+``<metric> n`` columns.
+
+``python -m relx.report --compare RUN_A RUN_B``: the significance of two runs' difference (``relx.comparison``).
 """
 
 from __future__ import annotations
@@ -14,19 +24,37 @@ import argparse
 import csv
 import io
 import json
+import re
+import statistics
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from relx.comparison import compare, format_comparison
 from relx.errors import RelxError
 from relx.io import write_text_atomic
 
+# A seed among a run's Hydra overrides, and one at the end of a run directory's name.
+_SEED_OVERRIDE = re.compile(r"\+{0,2}seed=(.*)")
+_SEED_SUFFIX = re.compile(r"[-_](?:s|seed)(\d+)$")
+
+
+def _overrides(run_dir: Path) -> list[str] | None:
+    """The run's Hydra overrides (``.hydra/overrides.yaml``), or ``None`` when it stored none."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return None
+    lines = [line.strip()[2:] for line in path.read_text().splitlines() if line.strip().startswith("- ")]
+    return lines or None
+
 
 def _run_name(run_dir: Path, root: Path) -> str:
-    overrides = run_dir / ".hydra" / "overrides.yaml"
-    if overrides.is_file():
-        lines = [line.strip()[2:] for line in overrides.read_text().splitlines() if line.strip().startswith("- ")]
-        if lines:
-            return " ".join(lines)
+    overrides = _overrides(run_dir)
+    if overrides:
+        return " ".join(overrides)
+    return _relative_name(run_dir, root)
+
+
+def _relative_name(run_dir: Path, root: Path) -> str:
     return str(run_dir.relative_to(root)) if run_dir != root else run_dir.name
 
 
@@ -48,55 +76,189 @@ def _task_rows(run: str, run_dir: Path, values: dict[str, Any]) -> list[dict[str
     return [{"run": run, "task": task, **single, **metrics} for task, metrics in per_task.items()]  # + val/average
 
 
+def _metric_files(root: Path) -> list[Path]:
+    files = sorted(root.rglob("metrics.json"))
+    if not files:
+        raise RelxError(f"no metrics.json found under {root}")
+    return files
+
+
+def _columns(rows: list[dict[str, Any]], keys: tuple[str, ...], metrics: list[str] | None) -> list[str]:
+    found = sorted({k for row in rows for k in row if k not in keys})
+    return [*keys, *(metrics or found)]
+
+
 def collect(
     root: str | Path, metrics: list[str] | None = None, by_task: bool = False
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """(columns, rows) for every ``metrics.json`` under ``root`` (``by_task``: a row per run and task)."""
     root = Path(root)
-    files = sorted(root.rglob("metrics.json"))
-    if not files:
-        raise RelxError(f"no metrics.json found under {root}")
     rows: list[dict[str, Any]] = []
-    for path in files:
+    for path in _metric_files(root):
         values = json.loads(path.read_text())
         run = _run_name(path.parent, root)
         rows += _task_rows(run, path.parent, values) if by_task else [{"run": run, **values}]
+    return _columns(rows, ("run", "task") if by_task else ("run",), metrics), rows
+
+
+# ---- seed groups ---------------------------------------------------------------------------------------------
+class SeedStat(NamedTuple):
+    """One metric over the runs of a seed group: mean, sample standard deviation (``None`` for one run), n."""
+
+    mean: float
+    sd: float | None
+    n: int
+
+    def __str__(self) -> str:
+        spread = f" ± {self.sd:.4f}" if self.sd is not None else ""
+        return f"{self.mean:.4f}{spread} (n={self.n})"
+
+
+def _seed_group(run_dir: Path, root: Path) -> tuple[str, str | None]:
+    """(the name of the run's seed group, its seed or ``None``)."""
+    overrides = _overrides(run_dir)
+    if overrides is None:
+        name = _relative_name(run_dir, root)
+        match = _SEED_SUFFIX.search(name)
+        return (name[: match.start()], match.group(1)) if match else (name, None)
+    seeds = [m.group(1) for o in overrides if (m := _SEED_OVERRIDE.fullmatch(o))]
+    rest = [o for o in overrides if not _SEED_OVERRIDE.fullmatch(o)]
+    return " ".join(rest) or "(defaults)", seeds[-1] if seeds else None
+
+
+def _stat(values: list[Any]) -> SeedStat | None:
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not numbers:
+        return None
+    sd = statistics.stdev(numbers) if len(numbers) > 1 else None
+    return SeedStat(statistics.fmean(numbers), sd, len(numbers))
+
+
+def seed_groups(
+    root: str | Path, metrics: list[str] | None = None, by_task: bool = False
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """(columns, rows) with one row per seed group (and task, ``by_task``): ``run`` names the group (its
+    overrides but the seed), ``seeds`` lists its seeds, and each metric is a ``SeedStat``."""
+    root = Path(root)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    seeds: dict[tuple[str, str], list[str]] = {}
+    for path in _metric_files(root):
+        values = json.loads(path.read_text())
+        group, seed = _seed_group(path.parent, root)
+        for row in _task_rows(group, path.parent, values) if by_task else [{"run": group, **values}]:
+            key = (group, row.get("task", ""))
+            groups.setdefault(key, []).append(row)
+            if seed is not None:
+                seeds.setdefault(key, []).append(seed)
     keys = ("run", "task") if by_task else ("run",)
-    found = sorted({k for row in rows for k in row if k not in keys})
-    columns = [*keys, *(metrics or found)]
-    return columns, rows
+    columns = _columns([row for rows in groups.values() for row in rows], keys, metrics)
+    out: list[dict[str, Any]] = []
+    for key, rows in groups.items():
+        summary: dict[str, Any] = {"run": key[0], **({"task": key[1]} if by_task else {})}
+        summary["seeds"] = ",".join(seeds.get(key, []))
+        for column in columns[len(keys) :]:
+            stat = _stat([row[column] for row in rows if column in row])
+            if stat is not None:
+                summary[column] = stat
+        out.append(summary)
+    return [*keys, "seeds", *columns[len(keys) :]], out
+
+
+# ---- output formats ------------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value if value is not None else "")
 
 
 def to_markdown(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else str(value if value is not None else "")
-
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """CSV; a column of ``SeedStat`` cells becomes three: ``<column> mean``, ``<column> sd``, ``<column> n``."""
+    stat_columns = {c for c in columns if any(isinstance(row.get(c), SeedStat) for row in rows)}
+    header: list[str] = []
+    for c in columns:
+        header += [f"{c} mean", f"{c} sd", f"{c} n"] if c in stat_columns else [c]
+    flat: list[dict[str, Any]] = []
+    for row in rows:
+        record = {c: v for c, v in row.items() if c not in stat_columns}
+        for c in stat_columns & row.keys():
+            stat = row[c]
+            record.update({f"{c} mean": stat.mean, f"{c} sd": stat.sd, f"{c} n": stat.n})
+        flat.append(record)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(flat)
     return out.getvalue()
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """A LaTeX ``tabular`` (no packages needed): text columns left-aligned, metrics right-aligned."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, SeedStat):
+            spread = f" $\\pm$ {value.sd:.4f}" if value.sd is not None else ""
+            return f"{value.mean:.4f}{spread} (n={value.n})"
+        return latex_escape(_cell(value))
+
+    text = {"run", "task", "seeds"}
+    spec = "".join("l" if c in text else "r" for c in columns)
+    lines = [f"\\begin{{tabular}}{{{spec}}}", "\\hline", " & ".join(latex_escape(c) for c in columns) + " \\\\"]
+    lines.append("\\hline")
+    lines += [" & ".join(cell(row.get(c)) for c in columns) + " \\\\" for row in rows]
+    lines += ["\\hline", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("root", help="a multirun directory (or any directory holding run directories)")
+    parser.add_argument("root", nargs="?", help="a multirun directory (or any directory holding run directories)")
     parser.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
     parser.add_argument("--by-task", action="store_true", help="one row per run and task (multi-task runs)")
+    parser.add_argument("--seeds", action="store_true", help="one row per group of runs differing only in seed")
+    parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="test RUN_B against RUN_A")
+    parser.add_argument("--split", default="test", help="--compare: the split whose predictions to compare")
+    parser.add_argument("--resamples", type=int, default=1000, help="--compare: bootstrap resamples and shuffles")
+    parser.add_argument("--seed", type=int, default=0, help="--compare: random seed of the resampling")
     args = parser.parse_args(argv)
+    if (args.root is None) == (args.compare is None):
+        parser.error("give either DIR (a table of runs) or --compare RUN_A RUN_B")
     try:
-        columns, rows = collect(args.root, args.metrics.split(",") if args.metrics else None, args.by_task)
+        if args.compare:
+            run_a, run_b = args.compare
+            print(format_comparison(compare(run_a, run_b, args.split, args.resamples, args.seed), run_a, run_b), end="")
+            return
+        tabulate = seed_groups if args.seeds else collect
+        columns, rows = tabulate(args.root, args.metrics.split(",") if args.metrics else None, args.by_task)
     except RelxError as err:
         raise SystemExit(f"relx: error: {err}") from err
     markdown = to_markdown(columns, rows)
     write_text_atomic(Path(args.root) / "report.md", markdown)
     write_text_atomic(Path(args.root) / "report.csv", to_csv(columns, rows))
+    write_text_atomic(Path(args.root) / "report.tex", to_latex(columns, rows))
     print(markdown, end="")
 
 
