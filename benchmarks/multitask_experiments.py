@@ -78,6 +78,30 @@ def together(tasks: dict[str, Spec], data: Path, seed: int, steps: int, batch: i
             *common(seed, steps, batch)]  # fmt: skip
 
 
+def cell_text(summary: dict[str, Any], cell: str, metric: str) -> str:
+    found = summary.get(cell, {}).get(metric)
+    if found is None:
+        return "-"
+    return f"{100 * found['mean']:.2f} ± {100 * found['sd']:.2f}"
+
+
+def comparison_table(summary: dict[str, Any]) -> list[str]:
+    """Each task's dev figure alone, in the multi-task run, and (SemEval) after UD: mean ± sd over seeds."""
+    lines = ["| setting | task (dev metric) | alone | multi-task | UD -> SemEval transfer |", "|---|---|---|---|---|"]
+    for setting, tasks in SETTINGS.items():
+        for name, (task, head, _, keys) in tasks.items():
+            for key in keys:
+                alone_cell = cell_text(summary, f"{setting}/{name}/alone", key)
+                multi = cell_text(summary, f"{setting}/{name}/multitask", key)
+                transfer = (
+                    cell_text(summary, "transfer/rel/ud->semeval", key)
+                    if (setting, name) == ("parse_rel", "rel")
+                    else ""
+                )
+                lines.append(f"| {setting} | {task} {head} ({key}) | {alone_cell} | {multi} | {transfer} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -130,6 +154,7 @@ def main() -> None:
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
             summary.setdefault(cell, {})[metric] = {"mean": mean, "sd": sd, "values": values}
             lines.append(f"| {cell} | {metric} | {100 * mean:.2f} | {100 * sd:.2f} | {len(values)} |")
+    lines += ["", *comparison_table(summary)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "command": " ".join(sys.argv),

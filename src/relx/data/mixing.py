@@ -17,6 +17,7 @@ steps as an uninterrupted one.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 SCHEDULES = ("proportional", "smoothed", "uniform", "round_robin")
+PASSES_PER_EPOCH = 1_000_000  # a source's sampler epochs reserved per mixed epoch (passes of a small source)
 EPOCHS = ("sum", "largest")
 
 
@@ -71,7 +73,7 @@ class MixedBatchSampler(Sampler[list[int]]):
     ``samplers``: each source's batch sampler (``set_epoch``-able, already sharded for this rank);
     ``offsets``: where each source starts in the ``MixedDataset``. Training (``shuffle=True``) draws
     ``steps`` sources per epoch under ``schedule`` from a generator seeded with ``(seed, epoch)``; a source
-    whose batches run out within an epoch starts a new pass (its sampler's epoch ``epoch * 1000 + pass``).
+    whose batches run out within an epoch starts a new pass (its sampler's epoch ``epoch * 10**6 + pass``).
     Evaluation (``shuffle=False``) yields every batch of each source in turn.
     """
 
@@ -114,13 +116,12 @@ class MixedBatchSampler(Sampler[list[int]]):
     def _passes(self, name: str) -> Iterator[list[int]]:
         """Endless batches of one source for this epoch: pass after pass, each freshly shuffled."""
         sampler = self.samplers[name]
-        for number in range(1_000):
-            sampler.set_epoch(self.epoch * 1_000 + number)
+        for number in itertools.count():
+            sampler.set_epoch(self.epoch * PASSES_PER_EPOCH + number)
             batches = list(sampler)
             if not batches:
                 return
             yield from batches
-        raise RuntimeError(f"source {name!r} needed over 1000 passes in one epoch")
 
     def __iter__(self) -> Iterator[list[int]]:
         # A generator: the order is drawn at the first next(), after Lightning's set_epoch.
