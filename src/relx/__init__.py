@@ -1,7 +1,7 @@
 """relx: fine-tune pretrained transformer encoders on relation extraction and related NLP tasks.
 
 ``relx.load(checkpoint).predict(inputs)`` predicts with a trained model (``relx.api``); the commands are
-``python -m relx.train`` / ``relx.evaluate`` / ``relx.predict``.
+``python -m relx.train`` / ``relx.evaluate`` / ``relx.predict`` / ``relx.export``.
 """
 
 from __future__ import annotations

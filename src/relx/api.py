@@ -75,9 +75,9 @@ class Model:
 def load(
     checkpoint: str | Path, batch_size: int | None = None, accelerator: str = "auto", task_name: str | None = None
 ) -> Model:
-    """A trained model from a ``relx.train`` checkpoint (``<run dir>/checkpoints/best.ckpt``), loaded safely
-    (``relx.checkpointing``: no code in the file is ever run). A multi-task checkpoint needs ``task_name``
-    (the task whose heads predict), unless it has a single task."""
+    """A trained model from a ``relx.train`` checkpoint (``<run dir>/checkpoints/best.ckpt``) or a directory
+    written by ``python -m relx.export``, loaded safely (``relx.checkpointing``: no code in the file is ever
+    run). A multi-task checkpoint needs ``task_name`` (the task whose heads predict), unless it has a single task."""
     from relx.checkpointing import load_relx_checkpoint
     from relx.multitask import is_multitask_checkpoint, single_task_checkpoint
 

@@ -114,7 +114,7 @@ def evaluate(
     if input_path is not None and not Path(input_path).exists():
         raise ConfigError(f"input={input_path}: no such file")
 
-    from relx.checkpointing import load_relx_checkpoint
+    from relx.checkpointing import load_relx_checkpoint, run_dir_of
     from relx.io import write_json_atomic
     from relx.multitask import is_multitask_checkpoint, single_task_checkpoint
 
@@ -133,7 +133,7 @@ def evaluate(
             raise ConfigError(f"task_name={task_name}: {ckpt_path} is a single-task checkpoint")
         return score(checkpoint, output_dir)
     names = [task_name] if task_name else list(checkpoint["relx"]["config"]["tasks"])
-    base = Path(output_dir or ckpt_path.parent.parent / "eval" / f"{SHORT_NAMES.get(requested, requested)}-{stamp}")
+    base = Path(output_dir or run_dir_of(ckpt_path) / "eval" / f"{SHORT_NAMES.get(requested, requested)}-{stamp}")
     metrics: dict[str, float] = {}
     skipped: dict[str, str] = {}
     for name in names:
@@ -169,6 +169,7 @@ def _evaluate_checkpoint(
 ) -> tuple[Path, dict[str, float]]:
     """``evaluate`` of one single-task checkpoint (or one task cut out of a multi-task one)."""
     from relx.build import build_trainer
+    from relx.checkpointing import run_dir_of
     from relx.io import write_json_atomic
     from relx.plots import write_plots
     from relx.runs import evaluate_split, format_summary, predict_split, restore
@@ -195,7 +196,7 @@ def _evaluate_checkpoint(
         set_decoder(module, str(decoder))
     scored, predicted_only = chosen[0]
     name = "+".join(SHORT_NAMES[s] for s in scored)
-    out_dir = Path(output_dir or ckpt_path.parent.parent / "eval" / f"{name}-{stamp}")
+    out_dir = Path(output_dir or run_dir_of(ckpt_path) / "eval" / f"{name}-{stamp}")
     trainer, _ = build_trainer({"trainer": {"accelerator": accelerator, "precision": precision}})
     metrics: dict[str, float] = {}
     for split in scored:
