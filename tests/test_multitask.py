@@ -170,6 +170,9 @@ def test_interrupted_and_resumed_multitask_run_equals_uninterrupted(tmp_path: Pa
             "trainer.max_epochs=2",
             "multitask.epoch=3",
             "trainer.early_stopping_patience=0",
+            "write_predictions=false",
+            "trainer.limit_val_batches=2",
+            "trainer.limit_test_batches=2",
         ]
     )
     straight = train(cfg, tmp_path / "straight")
