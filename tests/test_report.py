@@ -46,3 +46,14 @@ def test_report_by_task_lines_up_multitask_and_single_task_runs(tmp_path: Path) 
         {"run": "+experiment=multitask", "task": "ud", "val/average": 0.5, "val/las": 0.6},
         {"run": "+experiment=multitask", "task": "rel", "val/average": 0.5, "val/f1": 0.4},
     ]
+
+
+def test_report_plots_a_metric_across_the_sweep(tmp_path: Path) -> None:
+    for seed, f1 in ((1, 0.8), (2, 0.7)):
+        run(tmp_path, f"{seed}", ["+rbert_variant=baseline", f"seed={seed}"], {"val/f1": f1})
+    run(tmp_path, "3", ["+rbert_variant=shared", "seed=1"], {"val/acc": 0.5})
+    main([str(tmp_path), "--seeds", "--plot", "val/f1"])
+    png = tmp_path / "report_val_f1.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    with pytest.raises(SystemExit, match="no run under .* has the metric 'val/nope'"):
+        main([str(tmp_path), "--plot", "val/nope"])

@@ -182,3 +182,23 @@ def plot_f1_bars(path: Path, scores: Sequence[TypeScore], title: str) -> None:
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title)
     _save(fig, path)
+
+
+def plot_metric_across_runs(path: Path, runs: Sequence[tuple[str, float, float | None]], metric: str) -> None:
+    """One horizontal bar per run (or seed group) of ``metric``, with its standard deviation as an error bar
+    when there is one (``relx.report --plot``); ``runs``: (name, value, sd or None), drawn in the given order."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, max(2.5, 0.35 * len(runs) + 1.2)))
+    ax = fig.add_subplot()
+    ys = list(range(len(runs)))[::-1]  # the first run at the top
+    values = [value for _, value, _ in runs]
+    errors = [sd or 0.0 for _, _, sd in runs]
+    ax.barh(ys, values, xerr=errors if any(errors) else None, color="#4c72b0", capsize=3)
+    ax.set_yticks(ys, labels=[_plain(name) for name, _, _ in runs], fontsize=8)
+    for y, value in zip(ys, values, strict=True):
+        ax.text(value, y, f" {value:.4f}", va="center", fontsize=7)
+    ax.set_xlabel(_plain(metric))
+    ax.set_title(f"{_plain(metric)} across runs")
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, path)

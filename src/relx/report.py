@@ -15,6 +15,9 @@ deviation: ``0.8123 (n=1)``). Runs are grouped by their Hydra overrides (``.hydr
 ``--seeds`` every run keeps its own row. The CSV gives ``<metric> mean``, ``<metric> sd`` and
 ``<metric> n`` columns.
 
+``--plot METRIC`` also draws the metric across the runs (mean ± sd bars with ``--seeds``) as
+``report_<METRIC>.png``.
+
 ``python -m relx.report --compare RUN_A RUN_B``: the significance of two runs' difference (``relx.comparison``).
 """
 
@@ -233,12 +236,32 @@ def to_latex(columns: list[str], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_metric(root: Path, rows: list[dict[str, Any]], metric: str) -> Path:
+    """``report_<metric>.png`` in ``root``: the metric of every row that has it (mean ± sd of a seed group)."""
+    from relx.plots import plot_metric_across_runs
+
+    runs = []
+    for row in rows:
+        value = row.get(metric)
+        name = " ".join(str(row[k]) for k in ("run", "task") if row.get(k))
+        if isinstance(value, SeedStat):
+            runs.append((name, value.mean, value.sd))
+        elif isinstance(value, int | float):
+            runs.append((name, float(value), None))
+    if not runs:
+        raise SystemExit(f"relx: error: no run under {root} has the metric {metric!r}")
+    path = root / f"report_{metric.replace('/', '_')}.png"
+    plot_metric_across_runs(path, runs, metric)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", nargs="?", help="a multirun directory (or any directory holding run directories)")
     parser.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
     parser.add_argument("--by-task", action="store_true", help="one row per run and task (multi-task runs)")
     parser.add_argument("--seeds", action="store_true", help="one row per group of runs differing only in seed")
+    parser.add_argument("--plot", metavar="METRIC", help="also draw METRIC across the runs: report_<METRIC>.png")
     parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="test RUN_B against RUN_A")
     parser.add_argument("--split", default="test", help="--compare: the split whose predictions to compare")
     parser.add_argument("--resamples", type=int, default=1000, help="--compare: bootstrap resamples and shuffles")
@@ -260,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     write_text_atomic(Path(args.root) / "report.csv", to_csv(columns, rows))
     write_text_atomic(Path(args.root) / "report.tex", to_latex(columns, rows))
     print(markdown, end="")
+    if args.plot:
+        path = plot_metric(Path(args.root), rows, args.plot)
+        print(f"{args.plot} across the runs: {path}")
 
 
 if __name__ == "__main__":
