@@ -86,18 +86,31 @@ def test_every_rank_trains_the_same_task_each_step_on_its_own_shard(monkeypatch:
     assert all(set(x).isdisjoint(y) for x, y in zip(steps[0], steps[1], strict=True))  # different shards
 
 
+# Two epochs of three steps: the module's one uninterrupted multi-task run (the resume test repeats it).
+RUN = [
+    *MULTITASK,
+    "trainer.max_steps=-1",
+    "trainer.max_epochs=2",
+    "multitask.epoch=3",
+    "trainer.early_stopping_patience=0",
+]
+
+
 @pytest.fixture(scope="module")
 def multitask_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
     run_dir = tmp_path_factory.mktemp("multitask")
-    cfg = compose_config([*MULTITASK, "trainer.max_steps=-1", "trainer.max_epochs=1", "multitask.epoch=4"])
-    return run_dir, train(cfg, run_dir)
+    return run_dir, train(compose_config(RUN), run_dir)
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    return Path(json.loads((run_dir / "data_summary.json").read_text())["best_checkpoint"])
 
 
 def test_a_multitask_run_scores_each_task_with_its_official_metric(multitask_run: tuple[Path, dict]) -> None:
     run_dir, metrics = multitask_run
     assert json.loads((run_dir / "metrics.json").read_text()) == pytest.approx(metrics)
     plan = json.loads((run_dir / "multitask.json").read_text())
-    assert plan["steps_per_epoch"] == 4 and set(plan["tasks"]) == {"ud", "rel"}
+    assert plan["steps_per_epoch"] == 3 and set(plan["tasks"]) == {"ud", "rel"}
     mains = [metrics["val/ud/las"], metrics["val/rel/f1"]]
     assert metrics["val/average"] == pytest.approx(sum(mains) / 2)
     # SemEval: the official scorer's figure recomputed from the written answer key and predictions
@@ -122,7 +135,7 @@ def test_a_multitask_checkpoint_rebuilds_each_task_from_itself_alone(
     multitask_run: tuple[Path, dict], tmp_path: Path
 ) -> None:
     run_dir, metrics = multitask_run
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    ckpt = best_checkpoint(run_dir)
     out, scored = evaluate(ckpt, split="test", output_dir=tmp_path / "eval")
     assert scored == pytest.approx({k: v for k, v in metrics.items() if k.startswith("test/")}, abs=1e-6)
     assert (out / "rel" / "predictions_test.txt").is_file() and (out / "ud" / "predictions_test.conllu").is_file()
@@ -160,27 +173,18 @@ def test_sequential_transfer_starts_from_the_source_encoder(multitask_run: tuple
             assert torch.equal(value[:rows], state[f"encoder.{key}"][:rows]), key
 
 
-def test_interrupted_and_resumed_multitask_run_equals_uninterrupted(tmp_path: Path) -> None:
+def test_interrupted_and_resumed_multitask_run_equals_uninterrupted(
+    multitask_run: tuple[Path, dict], tmp_path: Path
+) -> None:
     from test_train import Interrupt
 
-    cfg = compose_config(
-        [
-            *MULTITASK,
-            "trainer.max_steps=-1",
-            "trainer.max_epochs=2",
-            "multitask.epoch=3",
-            "trainer.early_stopping_patience=0",
-            "write_predictions=false",
-            "trainer.limit_val_batches=2",
-            "trainer.limit_test_batches=2",
-        ]
-    )
-    straight = train(cfg, tmp_path / "straight")
+    straight_dir, straight = multitask_run
+    cfg = compose_config(RUN)
     with pytest.raises(RuntimeError, match="simulated interruption"):
         train(cfg, tmp_path / "resumed", extra_callbacks=[Interrupt(epoch=1)])
     resumed = train(cfg, tmp_path / "resumed")
     assert resumed == pytest.approx(straight, abs=1e-6)
-    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    a = torch.load(straight_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
