@@ -22,7 +22,7 @@ train: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m relx.train $(ARGS)
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2 $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadscope $(ARGS)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_training.py --task ner $(ARGS)
