@@ -14,7 +14,6 @@ and the same label set in each, so one vocabulary (the other task's) indexes bot
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -27,21 +26,20 @@ from relx.build import (
     build_metrics,
     check_head_fits_task,
     encoder_settings,
+    head_specs,
     monitor_of,
 )
+from relx.data.mixing import SCHEDULES
 from relx.data.vocab import LabelVocab
 from relx.encoders import EncoderSettings, load_encoder
 from relx.errors import ConfigError
 from relx.heads.base import Head
 from relx.modules.multitask import MultiTaskModule
 from relx.modules.task import OptimSettings
+from relx.targets import relx_class
 from relx.tasks.mixture import MixtureSettings, MultiTaskDataModule
 from relx.version import __version__
 
-log = logging.getLogger(__name__)
-
-# What an expanded ``tasks.<name>`` entry holds (``relx.composition`` writes it).
-ENTRY_KEYS = ("task", "head", "data", "data_dir", "weight", "share_head")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 RUN_ONLY = ("tasks", "multitask")
 
@@ -91,16 +89,11 @@ def check_tasks(cfg: Mapping[str, Any]) -> None:
                     f"for {other}; a head is shared only by tasks of the same label spaces"
                 )
     mixture = mixture_settings(cfg)
-    from relx.data.mixing import SCHEDULES
-
     if mixture.schedule not in SCHEDULES:
         raise ConfigError(f"multitask.schedule must be one of {', '.join(SCHEDULES)}, not {mixture.schedule!r}")
 
 
 def _head_spaces(cfg: Mapping[str, Any], name: str) -> list[str]:
-    from relx.build import head_specs
-    from relx.targets import relx_class
-
     view = task_view(cfg, name)
     return sorted(getattr(relx_class(spec["_target_"]), "label_space", "") for spec in head_specs(view).values())
 
