@@ -239,6 +239,25 @@ def test_unloadable_encoder_gives_one_clear_error(tmp_path: Path) -> None:
     assert "encoder.name=DIR" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_multirun_sweep_runs_every_combination(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    done = run_cli(
+        "relx.train",
+        "-m",
+        "task=snips",
+        "head=sequence,joint",
+        *TINY_FAST,
+        "write_predictions=false",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {p.parent.name.split("_", 1)[0]: p for p in sweep.glob("*/metrics.json")}
+    assert sorted(runs) == ["0", "1"] and "head=sequence" in runs["0"].parent.name
+    assert "val/intent_acc" in json.loads(runs["0"].read_text())
+    assert "val/frame_acc" in json.loads(runs["1"].read_text())
+
+
 def test_rbert_ablation_multirun_and_its_report(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     args = ["-m", "+experiment=rbert_ablation", *TINY_FAST, "write_predictions=false", f"hydra.sweep.dir={sweep}"]

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from relx.data.sampler import EpochForwarder
+
 SCHEDULES = ("proportional", "smoothed", "uniform", "round_robin")
 PASSES_PER_EPOCH = 1_000_000  # a source's sampler epochs reserved per mixed epoch (passes of a small source)
 EPOCHS = ("sum", "largest")
@@ -57,16 +59,6 @@ def steps_per_epoch(batches: Mapping[str, int], epoch: str | int) -> int:
     raise ValueError(f"epoch must be one of {', '.join(EPOCHS)} or a number of steps, not {epoch!r}")
 
 
-class _EpochForwarder:
-    """Lightning calls ``batch_sampler.sampler.set_epoch(epoch)`` before each epoch; forward it."""
-
-    def __init__(self, owner: MixedBatchSampler) -> None:
-        self.owner = owner
-
-    def set_epoch(self, epoch: int) -> None:
-        self.owner.set_epoch(epoch)
-
-
 class MixedBatchSampler(Sampler[list[int]]):
     """Batches of one source at a time, as indices into a ``MixedDataset`` of the same sources.
 
@@ -96,7 +88,7 @@ class MixedBatchSampler(Sampler[list[int]]):
         self.round_robin = round_robin
         self.seed = seed
         self.epoch = 0
-        self.sampler = _EpochForwarder(self)
+        self.sampler = EpochForwarder(self)
         if shuffle and steps is None:
             raise ValueError("a training sampler needs the number of steps per epoch")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
@@ -16,10 +17,15 @@ def _rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-class _EpochForwarder:
-    """Lightning calls ``batch_sampler.sampler.set_epoch(epoch)`` before each epoch; forward it."""
+class HasEpoch(Protocol):
+    def set_epoch(self, epoch: int) -> None: ...
 
-    def __init__(self, owner: LengthGroupedBatchSampler) -> None:
+
+class EpochForwarder:
+    """Lightning calls ``batch_sampler.sampler.set_epoch(epoch)`` before each epoch; forward it to the batch
+    sampler that owns this one."""
+
+    def __init__(self, owner: HasEpoch) -> None:
         self.owner = owner
 
     def set_epoch(self, epoch: int) -> None:
@@ -58,7 +64,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.mega_batches = mega_batches
         self.shard = shard
         self.epoch = 0
-        self.sampler = _EpochForwarder(self)
+        self.sampler = EpochForwarder(self)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
