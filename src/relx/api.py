@@ -79,14 +79,7 @@ def load(
     written by ``python -m relx.export``, loaded safely (``relx.checkpointing``: no code in the file is ever
     run). A multi-task checkpoint needs ``task_name`` (the task whose heads predict), unless it has a single task."""
     from relx.checkpointing import load_relx_checkpoint
-    from relx.multitask import is_multitask_checkpoint, single_task_checkpoint
+    from relx.multitask import checkpoint_of_task
 
-    stored = load_relx_checkpoint(checkpoint)
-    if is_multitask_checkpoint(stored):
-        names = list(stored["relx"]["config"]["tasks"])
-        if task_name is None and len(names) > 1:
-            raise ConfigError(f"{checkpoint} is a multi-task checkpoint: give task_name= one of {', '.join(names)}")
-        stored = single_task_checkpoint(stored, task_name or names[0])
-    elif task_name is not None:
-        raise ConfigError(f"task_name={task_name}: {checkpoint} is a single-task checkpoint")
+    stored = checkpoint_of_task(load_relx_checkpoint(checkpoint), task_name, checkpoint)
     return Model(stored, batch_size=batch_size, accelerator=accelerator)

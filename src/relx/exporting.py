@@ -48,7 +48,7 @@ from relx.checkpointing import (
 )
 from relx.errors import ConfigError
 from relx.io import UMASK, write_text_atomic
-from relx.multitask import is_multitask_checkpoint, single_task_checkpoint
+from relx.multitask import checkpoint_of_task
 from relx.version import __version__
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def export(ckpt_path: str | Path, output: str | Path, task_name: str | None = No
     """
     ckpt_path = Path(ckpt_path).expanduser()
     checkpoint = load_relx_checkpoint(ckpt_path)
-    checkpoint = _one_task(checkpoint, ckpt_path, task_name)
+    checkpoint = checkpoint_of_task(checkpoint, task_name, ckpt_path)
     output = Path(output).expanduser().absolute()
     _check_output(output, ckpt_path, overwrite)
 
@@ -106,19 +106,6 @@ def export(ckpt_path: str | Path, output: str | Path, task_name: str | None = No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return output
-
-
-def _one_task(checkpoint: dict[str, Any], ckpt_path: Path, task_name: str | None) -> dict[str, Any]:
-    if is_multitask_checkpoint(checkpoint):
-        names = list(checkpoint["relx"]["config"]["tasks"])
-        if not task_name:
-            raise ConfigError(f"{ckpt_path} is a multi-task checkpoint: give task_name= one of {', '.join(names)}")
-        if task_name not in names:
-            raise ConfigError(f"task_name={task_name}: {ckpt_path} has the tasks {', '.join(names)}")
-        return single_task_checkpoint(checkpoint, task_name)
-    if task_name:
-        raise ConfigError(f"task_name={task_name}: {ckpt_path} is a single-task checkpoint")
-    return checkpoint
 
 
 def _check_output(output: Path, ckpt_path: Path, overwrite: bool) -> None:

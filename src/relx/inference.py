@@ -231,16 +231,10 @@ def predict(
     """
     from relx.checkpointing import load_relx_checkpoint
     from relx.inputs import check_input_file, family_of, read_input, reader_of
-    from relx.multitask import is_multitask_checkpoint, single_task_checkpoint
+    from relx.multitask import checkpoint_of_task
 
-    checkpoint = checkpoint if checkpoint is not None else load_relx_checkpoint(ckpt_path)
-    if is_multitask_checkpoint(checkpoint):
-        if task_name is None:
-            names = ", ".join(checkpoint["relx"]["config"]["tasks"])
-            raise ConfigError(f"{ckpt_path} is a multi-task checkpoint: give task_name= one of {names}")
-        checkpoint = single_task_checkpoint(checkpoint, task_name)
-    elif task_name is not None:
-        raise ConfigError(f"task_name={task_name}: {ckpt_path} is a single-task checkpoint")
+    loaded = checkpoint if checkpoint is not None else load_relx_checkpoint(ckpt_path)
+    checkpoint = checkpoint_of_task(loaded, task_name, ckpt_path)
     family, reader = family_of(checkpoint), reader_of(checkpoint)
     input_path = check_input_file(input_path, family, reader)
 

@@ -232,3 +232,20 @@ def single_task_checkpoint(checkpoint: Mapping[str, Any], name: str) -> dict[str
 
 def is_multitask_checkpoint(checkpoint: Mapping[str, Any]) -> bool:
     return is_multitask(checkpoint.get("relx", {}).get("config", {}))
+
+
+def checkpoint_of_task(checkpoint: dict[str, Any], task_name: str | None, source: object) -> dict[str, Any]:
+    """The single-task checkpoint to use: task ``task_name`` of a multi-task checkpoint (required there; a
+    checkpoint of one task is used as it is), the checkpoint itself for a single-task one (which refuses a
+    ``task_name``). ``source`` names the checkpoint in errors."""
+    if is_multitask_checkpoint(checkpoint):
+        names = list(checkpoint["relx"]["config"]["tasks"])
+        if not task_name and len(names) > 1:
+            raise ConfigError(f"{source} is a multi-task checkpoint: give task_name= one of {', '.join(names)}")
+        name = task_name or names[0]
+        if name not in names:
+            raise ConfigError(f"task_name={name}: {source} has the tasks {', '.join(names)}")
+        return single_task_checkpoint(checkpoint, name)
+    if task_name:
+        raise ConfigError(f"task_name={task_name}: {source} is a single-task checkpoint")
+    return checkpoint
