@@ -11,19 +11,20 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
-from transformers import get_linear_schedule_with_warmup
 
 from relx.data.batch import EncodedBatch
 from relx.data.mixing import SourceBatch
 from relx.encoders import Encoder
 from relx.heads.base import Head
+from relx.modules.schedule import budgeted_schedule, time_budget_of
 
 
 @dataclass
 class OptimSettings:
     """``optim.*``: AdamW with separate encoder / head learning rates, no weight decay on biases and
     norm weights (every parameter with fewer than 2 dimensions), linear warm-up over
-    ``warmup_fraction`` of all optimiser steps, then linear decay to 0. ``fused`` AdamW is used on
+    ``warmup_fraction`` of all optimiser steps, then linear decay to 0 (both fitted into
+    ``trainer.max_time`` when the run has one: relx.modules.schedule). ``fused`` AdamW is used on
     CUDA and CPU unless set to false."""
 
     encoder_lr: float = 5e-5
@@ -212,7 +213,7 @@ class TaskModule(L.LightningModule):
             eps=self.optim.eps,
             fused=fused or None,
         )
+        # warm-up and decay over the planned steps, or over trainer.max_time when that runs out first
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(self.optim.warmup_fraction * total)
-        scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+        scheduler = budgeted_schedule(optimizer, self.optim.warmup_fraction, total, time_budget_of(self.trainer))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
