@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
-from relx.metrics.attachment import universal
+from relx.metrics.attachment import sentence_attachment_counts
 from relx.metrics.relation_scores import OTHER, _undirected
 
 # Summed statistics [..., k] -> scores [...].
@@ -169,17 +169,10 @@ def attachment_counts(
     """Per sentence (words attached to the right head with the right relation, scored words) ``[sentences,
     2]``, with ``attachment_scores``' conventions (``punct_tags``: gold tags not scored; ``universal_relations``:
     compare relations without their subtype)."""
-    rows = []
-    for s, (gh, gr, ph, pr) in enumerate(zip(gold_heads, gold_rels, pred_heads, pred_rels, strict=True)):
-        labelled = total = 0
-        for i, (g_head, g_rel, p_head, p_rel) in enumerate(zip(gh, gr, ph, pr, strict=True)):
-            if punct_tags and tags is not None and tags[s][i] in punct_tags:
-                continue
-            total += 1
-            if g_head == p_head:
-                labelled += universal(g_rel) == universal(p_rel) if universal_relations else g_rel == p_rel
-        rows.append((labelled, total))
-    return np.array(rows, dtype=np.float64).reshape(-1, 2)
+    rows = sentence_attachment_counts(
+        gold_heads, gold_rels, pred_heads, pred_rels, tags, punct_tags, universal_relations=universal_relations
+    )
+    return np.array([(labelled, total) for _, labelled, total in rows], dtype=np.float64).reshape(-1, 2)
 
 
 def las_from_counts(totals: np.ndarray) -> np.ndarray:

@@ -21,6 +21,33 @@ def universal(relation: str) -> str:
     return relation.split(":", 1)[0]
 
 
+def sentence_attachment_counts(
+    gold_heads: Sequence[Sequence[int]],
+    gold_rels: Sequence[Sequence[str]],
+    pred_heads: Sequence[Sequence[int]],
+    pred_rels: Sequence[Sequence[str]],
+    tags: Sequence[Sequence[str]] | None = None,
+    punct_tags: frozenset[str] | set[str] | None = None,
+    universal_relations: bool = False,
+) -> list[tuple[int, int, int]]:
+    """Per sentence (words with the right head, words with the right head and relation, scored words).
+    ``punct_tags``: words whose gold tag is one of these are not scored; ``universal_relations``: relations
+    are compared without their subtype (CoNLL 2018). Sentence counts are what a paired bootstrap resamples
+    (relx.significance)."""
+    rows = []
+    for s, (gh, gr, ph, pr) in enumerate(zip(gold_heads, gold_rels, pred_heads, pred_rels, strict=True)):
+        total = unlabelled = labelled = 0
+        for i, (g_head, g_rel, p_head, p_rel) in enumerate(zip(gh, gr, ph, pr, strict=True)):
+            if punct_tags and tags is not None and tags[s][i] in punct_tags:
+                continue
+            total += 1
+            if g_head == p_head:
+                unlabelled += 1
+                labelled += universal(g_rel) == universal(p_rel) if universal_relations else g_rel == p_rel
+        rows.append((unlabelled, labelled, total))
+    return rows
+
+
 def attachment_scores(
     gold_heads: Sequence[Sequence[int]],
     gold_rels: Sequence[Sequence[str]],
@@ -31,16 +58,10 @@ def attachment_scores(
     universal_relations: bool = False,
 ) -> dict[str, float]:
     """UAS and LAS over all sentences (word-weighted), as fractions."""
-    total = unlabelled = labelled = 0
-    for s, (gh, gr, ph, pr) in enumerate(zip(gold_heads, gold_rels, pred_heads, pred_rels, strict=True)):
-        for i, (g_head, g_rel, p_head, p_rel) in enumerate(zip(gh, gr, ph, pr, strict=True)):
-            if punct_tags and tags is not None and tags[s][i] in punct_tags:
-                continue
-            total += 1
-            if g_head == p_head:
-                unlabelled += 1
-                same = universal(g_rel) == universal(p_rel) if universal_relations else g_rel == p_rel
-                labelled += same
+    rows = sentence_attachment_counts(
+        gold_heads, gold_rels, pred_heads, pred_rels, tags, punct_tags, universal_relations=universal_relations
+    )
+    unlabelled, labelled, total = (sum(column) for column in zip(*rows, strict=True)) if rows else (0, 0, 0)
     return {"uas": unlabelled / total if total else 0.0, "las": labelled / total if total else 0.0}
 
 
