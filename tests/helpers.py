@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +23,14 @@ TINY_FAST = [
     "trainer.enable_progress_bar=false",
     "data.batch_size=8",
 ]
+
+
+def run_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m <module> <args>`` in ``cwd``, offline, its output captured."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def compose_config(overrides: list[str], config_name: str = "train", resolve: bool = True) -> Any:

@@ -7,9 +7,7 @@ so the failing commands show that too)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 import relx
-from helpers import TINY_FAST, compose_config
+from helpers import TINY_FAST, compose_config, run_cli
 from relx.errors import ConfigError, DataFormatError
 from relx.evaluate import evaluate
 from relx.inference import choose_splits, requested_split
@@ -58,13 +56,6 @@ def predict_config(**values: Any) -> Any:
     """The composed ``predict`` config with ``values`` set (``None``: left at its default)."""
     overrides = [f"{k}={v}" for k, v in values.items() if v is not None]
     return compose_config([*overrides, "accelerator=cpu"], config_name="predict", resolve=False)
-
-
-def run_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 def assert_one_error_line(done: subprocess.CompletedProcess[str], *parts: str) -> str:

@@ -92,11 +92,27 @@ def test_unknown_keys_are_rejected_with_the_key_named() -> None:
 
 
 def test_experiments_compose() -> None:
-    from relx.build import monitor_of
+    """Every preset composes, builds its Task, fits its head, and so does every config group choice its sweep
+    lists (encoders, R-BERT variants)."""
+    from omegaconf import OmegaConf
+
+    from relx.build import build_task, check_head_fits_task, monitor_of
 
     for name in options("experiment"):
         cfg = compose_config([f"+experiment={name}"])
         assert monitor_of(cfg).startswith("val/")
+        if cfg.get("tasks"):
+            continue  # multi-task presets: test_multitask
+        check_head_fits_task(cfg)
+        assert build_task(cfg).name == cfg["task"]["name"]
+        sweep = OmegaConf.select(OmegaConf.load(CONF / "experiment" / f"{name}.yaml"), "hydra.sweeper.params") or {}
+        for key, values in sweep.items():
+            if "." in key:
+                continue  # a value, not a config group choice: composes like the preset itself
+            for value in str(values).split(","):
+                swept = compose_config([f"+experiment={name}", f"{key}={value}"])
+                check_head_fits_task(swept)
+                assert monitor_of(swept).startswith("val/"), (name, key, value)
 
 
 def test_head_that_does_not_fit_the_task_is_a_config_error() -> None:
@@ -125,11 +141,23 @@ def test_head_that_does_not_fit_the_task_is_a_config_error() -> None:
 def test_rbert_ablation_variants_change_one_factor_each() -> None:
     base = compose_config(["+experiment=rbert_ablation", "+rbert_variant=baseline"])
     assert base["task"]["name"] == "semeval" and base["data"]["batch_size"] == 16
+    # seed 004's hyperparameters
+    assert base["encoder"]["alias"] == "xlm-roberta-large" and base["data"]["max_length"] == 347
+    assert (base["optim"]["encoder_lr"], base["optim"]["head_lr"], base["optim"]["weight_decay"]) == (2e-5, 2e-5, 0.0)
+    assert base["optim"]["warmup_fraction"] == 0.0 and base["trainer"]["gradient_clip_val"] == 1.0
+    assert (base["head"]["concat"], base["head"]["entity_fc"], base["head"]["activation"]) == (
+        "cls_e1_e2",
+        "split",
+        "tanh",
+    )
     changed = {
         "shared": ("head", "entity_fc", "shared"),
         "gelu": ("head", "activation", "gelu"),
         "smoothing": ("optim", "label_smoothing", 0.05),
         "absdiff": ("head", "concat", "cls_e1_e2_absdiff"),
+        "cls_prod": ("head", "concat", "cls_prod"),
+        "cls_prod_e1_e2_prod": ("head", "concat", "cls_prod_e1_e2_prod"),
+        "maxlen250": ("data", "too_long", "drop"),
         "batch8": ("data", "batch_size", 8),
     }
     for variant, (group, key, value) in changed.items():

@@ -423,7 +423,7 @@ def test_default_job_is_docred_and_writes_a_test_submission(tmp_path: Path) -> N
 
 
 def test_cli_evaluates_and_predicts_from_a_docre_checkpoint(tmp_path: Path) -> None:
-    from test_train import run_cli
+    from helpers import run_cli
 
     run_dir = tmp_path / "run"
     train(compose_config(["task=redocred", *TINY_FAST, "data.batch_size=4", "trainer.max_steps=3"]), run_dir)
@@ -459,7 +459,7 @@ def test_cli_evaluates_and_predicts_from_a_docre_checkpoint(tmp_path: Path) -> N
 
 
 def test_cli_names_the_document_and_field_of_bad_docred_input(tmp_path: Path) -> None:
-    from test_train import run_cli
+    from helpers import run_cli
 
     data = tmp_path / "data"
     data.mkdir()
@@ -483,7 +483,7 @@ def test_cli_names_the_document_and_field_of_bad_docred_input(tmp_path: Path) ->
 def test_ddp_docre_metrics_equal_the_official_scorer_on_the_written_file(tmp_path: Path) -> None:
     """Two CPU processes (gloo), 4 dev documents: each rank scores its share, the gathered F1 equals the
     official scorer's on result.json, and the dev-tuned threshold survives another batching."""
-    from test_train import run_cli
+    from helpers import run_cli
 
     run_dir = tmp_path / "ddp"
     args = ["task=redocred", "encoder=tiny", "trainer.strategy=ddp", "trainer.devices=2", "trainer.max_epochs=2"]

@@ -19,13 +19,12 @@ import lightning as L
 import pytest
 
 import relx.io
-from helpers import TINY_FAST, compose_config
+from helpers import TINY_FAST, compose_config, run_cli
 from relx.cli import FailedJob, collect_failures, reports_errors
 from relx.errors import ConfigError
 from relx.hydra_callbacks import JobOutcome, failure_report
 from relx.io import atomic_write, write_text_atomic
 from relx.runs import train
-from test_train import run_cli
 
 
 class FirstStep(L.Callback):

@@ -385,3 +385,11 @@ def test_pipeline_over_a_squad_file_uses_every_paragraph_of_the_article(trained_
     # the answers are substrings of the chosen paragraphs, scored against the gold answers
     assert all(a in q.candidates[c] for a, c, q in zip(result.answers, result.chosen, questions, strict=True))
     assert 0.0 <= result.metrics["f1"] <= 1.0 and 0.0 <= result.metrics["select_acc"] <= 1.0
+    # top_k=3: an answer from each of the 3 best-ranked paragraphs, the best kept (same ranking as top-1)
+    three = run_pipeline(load_relx_checkpoint(qa), load_relx_checkpoint(select), questions, top_k=3)
+    assert [k[0] for k in three.kept] == [k[0] for k in result.kept] == result.chosen
+    for q, kept, chosen, answer in zip(questions, three.kept, three.chosen, three.answers, strict=True):
+        assert len(kept) == min(3, len(q.candidates)) == len(set(kept)) and chosen in kept
+        assert answer in q.candidates[chosen]
+    assert three.metrics["select_recall_at_k"] >= three.metrics["select_acc"] == result.metrics["select_acc"]
+    assert 0.0 <= three.metrics["answer_paragraph_acc"] <= 1.0

@@ -227,8 +227,8 @@ def test_ddp_on_two_cpu_processes_trains_and_scores_every_task(tmp_path: Path) -
     suite's DDP check of ATIS's joint head, formerly a single-task run of its own.)"""
     from seqeval.metrics import f1_score
 
+    from helpers import run_cli
     from relx.tasks.word_outputs import read_conll_columns
-    from test_train import run_cli
 
     run_dir = tmp_path / "ddp"
     tasks = "tasks={atis: {task: atis, head: joint}, rel: {task: semeval}}"
@@ -251,7 +251,7 @@ def test_ddp_on_two_cpu_processes_trains_and_scores_every_task(tmp_path: Path) -
 
 
 def test_the_command_line_reports_a_bad_task_in_one_line(tmp_path: Path) -> None:
-    from test_train import run_cli
+    from helpers import run_cli
 
     done = run_cli("relx.train", "+experiment=multitask", "tasks={ud: {task: nope}}", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from relx.report import collect, main
+from relx.report import collect, main, seed_groups
 
 
 def run(root: Path, name: str, overrides: list[str], metrics: dict[str, float]) -> None:
@@ -57,3 +57,35 @@ def test_report_plots_a_metric_across_the_sweep(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
     with pytest.raises(SystemExit, match="no run under .* has the metric 'val/nope'"):
         main([str(tmp_path), "--plot", "val/nope"])
+
+
+def test_report_gives_a_row_per_decoder_and_the_best_epoch(tmp_path: Path) -> None:
+    """One training scored with two decoders (evaluation.decoders) is two rows; a run without decoders one row
+    (its decoder cell empty); the best epoch comes from data_summary.json; --seeds groups by decoder too."""
+    for seed, uas in ((1, 0.5), (2, 0.7)):
+        run(tmp_path, f"p{seed}", ["head.features=emb", f"seed={seed}"],
+            {"val/uas": uas, "val/uas@greedy": uas, "val/uas@mst": uas + 0.1, "val/loss": 1.0})  # fmt: skip
+        (tmp_path / f"p{seed}" / "data_summary.json").write_text(json.dumps({"best_epoch": seed + 2}))
+    run(tmp_path, "s", ["task=semeval"], {"val/f1": 0.4})
+    columns, rows = collect(tmp_path)
+    assert columns == ["run", "decoder", "best_epoch", "val/f1", "val/loss", "val/uas"]
+    assert [(r["run"], r.get("decoder"), r.get("val/uas"), r.get("best_epoch")) for r in rows] == [
+        ("head.features=emb seed=1", "greedy", 0.5, 3),
+        ("head.features=emb seed=1", "mst", 0.6, 3),
+        ("head.features=emb seed=2", "greedy", 0.7, 4),
+        ("head.features=emb seed=2", "mst", pytest.approx(0.8), 4),
+        ("task=semeval", None, None, None),
+    ]
+    assert all(r.get("val/loss") == 1.0 for r in rows[:4])  # no decoder changes the loss: in every row
+    columns, groups = seed_groups(tmp_path, ["val/uas", "best_epoch"])
+    assert columns == ["run", "decoder", "seeds", "val/uas", "best_epoch"]
+    mst = next(g for g in groups if g["decoder"] == "mst")
+    assert (mst["seeds"], mst["val/uas"].mean, mst["val/uas"].n, mst["best_epoch"].mean) == (
+        "1,2", pytest.approx(0.7), 2, 3.5,
+    )  # fmt: skip
+
+
+def test_report_lists_sweep_jobs_in_number_order(tmp_path: Path) -> None:
+    for job in (0, 2, 10, 1):
+        run(tmp_path, f"{job}_x={job}", [f"x={job}"], {"val/f1": job / 10})
+    assert [r["run"] for r in collect(tmp_path)[1]] == ["x=0", "x=1", "x=2", "x=10"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from importlib import resources
 from pathlib import Path
 
 import lightning as L
@@ -14,7 +12,7 @@ import torch
 from seqeval.metrics import f1_score
 
 from behaviour import check_behaviour
-from helpers import TINY_FAST, compose_config
+from helpers import TINY_FAST, compose_config, run_cli
 from relx.build import sample_dir
 from relx.inference import evaluate
 from relx.runs import train
@@ -124,13 +122,6 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> Non
     a = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-
-
-def run_cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 def new_atis_split(tmp_path: Path) -> Path:
@@ -259,16 +250,26 @@ def test_multirun_sweep_runs_every_combination(tmp_path: Path) -> None:
 
 
 def test_rbert_ablation_multirun_and_its_report(tmp_path: Path) -> None:
+    """The preset's sweep lists every variant; four of them (the baseline, the two CLS-product concatenations and
+    the dropped long sentences) run as one multirun and report as one table, rows in job order."""
+    from omegaconf import OmegaConf
+
+    preset = OmegaConf.load(Path(str(resources.files("relx.conf"))) / "experiment" / "rbert_ablation.yaml")
+    listed = str(preset.hydra.sweeper.params["+rbert_variant"]).split(",")
+    assert sorted(listed) == sorted(
+        p.stem for p in (Path(str(resources.files("relx.conf"))) / "rbert_variant").glob("*.yaml")
+    )
     sweep = tmp_path / "sweep"
-    args = ["-m", "+experiment=rbert_ablation", *TINY_FAST, "write_predictions=false", f"hydra.sweep.dir={sweep}"]
+    variants = ["baseline", "cls_prod", "cls_prod_e1_e2_prod", "maxlen250"]
+    args = ["-m", "+experiment=rbert_ablation", f"+rbert_variant={','.join(variants)}", *TINY_FAST,
+            "write_predictions=false", f"hydra.sweep.dir={sweep}"]  # fmt: skip
     done = run_cli("relx.train", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     report = run_cli("relx.report", str(sweep), "--metrics", "val/f1,val/acc", cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-2000:]
     rows = report.stdout.strip().splitlines()[2:]
-    variants = ["baseline", "shared", "gelu", "smoothing", "absdiff", "prod", "absdiff_prod", "batch8"]
     assert len(rows) == len(variants) and all(f"+rbert_variant={v} " in rows[i] for i, v in enumerate(variants))
     assert (sweep / "report.csv").is_file()
     # every combination ran, each in a job directory named by its overrides
     jobs = sorted(p.parent.name for p in sweep.glob("*/metrics.json"))
-    assert len(jobs) == len(variants) and any("+rbert_variant=shared," in name for name in jobs), jobs
+    assert len(jobs) == len(variants) and any("+rbert_variant=maxlen250," in name for name in jobs), jobs

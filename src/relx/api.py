@@ -3,8 +3,8 @@
 ``load`` rebuilds a trained model from a ``relx.train`` checkpoint alone (its stored config, vocabularies
 and what its task learned from training); ``predict`` takes what ``relx.predict`` reads (a file in the
 task family's input format, ``relx.inputs.INPUT_FORMATS``), or, for the families whose input is one
-text a line (words, parsing, sentence relations), a list of strings; it returns one readable record per
-input: the same records ``relx.predict`` writes as JSON lines.
+text a line (words, parsing, sentence relations, masked-LM text), a list of strings; it returns one readable
+record per input: the same records ``relx.predict`` writes as JSON lines.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from relx.errors import ConfigError
 
 # Input families whose raw input is one text a line, so a list of strings can be predicted directly.
-LINE_FAMILIES = ("words", "parsing", "relations")
+LINE_FAMILIES = ("words", "parsing", "relations", "text")
 
 
 class Model:

@@ -16,7 +16,6 @@ from typing import Any, cast
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics import Metric, MetricCollection
 from transformers import PreTrainedTokenizerBase
 
@@ -24,8 +23,10 @@ from relx.checkpointing import AtomicCheckpointIO
 from relx.data.settings import DataSettings
 from relx.data.vocab import LabelVocab
 from relx.encoders import EncoderSettings, load_encoder, load_tokenizer
+from relx.encoders.extension import VocabExtension, initialise_rows
 from relx.errors import ConfigError
 from relx.heads.base import Head
+from relx.loggers import LogRunConfig, build_loggers
 from relx.logs import ResumableCSVLogger, TrimLogsOnResume
 from relx.metrics import SentenceFrameAccuracy
 from relx.modules.task import OptimSettings, TaskModule
@@ -96,6 +97,8 @@ def build_task(cfg: Mapping[str, Any]) -> Task[Any]:
     """The Task of ``cfg['task']`` (its ``_target_`` with the node's Task options)."""
     node = upgrade_task_config(cfg["task"])
     options = {k: v for k, v in node.items() if k not in TASK_CONFIG_ONLY}
+    if isinstance(options.get("source"), Mapping):  # a task reading another's data (task=mlm mlm.source=NAME)
+        options["source"] = build_task({"task": options["source"]})
     return task_class(node)(**options)
 
 
@@ -248,17 +251,27 @@ def build_metrics(task: Task[Any], heads: dict[str, Head]) -> MetricCollection:
 
 
 def build_module(
-    cfg: dict[str, Any], task: Task[Any], pretrained: bool | None = None, vocab_size: int | None = None
+    cfg: dict[str, Any],
+    task: Task[Any],
+    pretrained: bool | None = None,
+    vocab_size: int | None = None,
+    extension: VocabExtension | None = None,
 ) -> TaskModule:
     """Encoder + heads + the task's metrics, over the task's label vocabularies. ``pretrained=False`` skips
     loading weights (a checkpoint follows); ``vocab_size``: the tokenizer's size, when the task added
-    tokens (entity markers)."""
+    tokens (entity markers) or ``encoder.extend_vocab`` did (``extension``: their rows start as its rule says,
+    and the tokens are stored in checkpoints)."""
     vocabs = task.vocabs
     encoder = load_encoder(encoder_settings(cfg, pretrained), build_tokenizer(cfg))
-    if vocab_size is not None and vocab_size != encoder.model.get_input_embeddings().num_embeddings:
+    rows = int(cast(torch.nn.Embedding, encoder.model.get_input_embeddings()).num_embeddings)
+    if vocab_size is not None and vocab_size != rows:
         encoder.model.resize_token_embeddings(vocab_size)
+        if extension is not None and extension.pieces:
+            initialise_rows(encoder.model, extension.pieces, rows)
     config = encoder.model.config
     heads = build_heads(cfg, encoder.hidden_size, vocabs, config.num_hidden_layers * config.num_attention_heads)
+    for head in heads.values():
+        head.bind_encoder(encoder)  # heads reading the encoder's weights (the masked-LM decoder)
     optim = {k: v for k, v in cfg["optim"].items() if k != "label_smoothing"}  # the heads take it
     run_config = {
         "config": cfg,
@@ -266,6 +279,8 @@ def build_module(
         "task_state": task.state(),  # what the task learned from training (DocRED's Ign F1 facts)
         "version": __version__,
     }
+    if extension is not None:  # the tokens encoder.extend_vocab added: restore adds them again
+        run_config["vocab_extension"] = {"tokens": list(extension.tokens)}
     return TaskModule(
         encoder=encoder,
         heads=heads,
@@ -339,7 +354,8 @@ def build_trainer(
     resuming: bool = False,
 ) -> tuple[L.Trainer, ModelCheckpoint | None]:
     """The one Trainer factory. With ``run_dir``: the training Trainer of ``cfg['trainer']``, writing
-    checkpoints (best by ``cfg['monitor']``, and ``last``) and logs into ``run_dir``; ``resuming``: the run
+    checkpoints (best by ``cfg['monitor']``, and ``last``) and logs into ``run_dir`` (``logs/metrics.csv``, and
+    the loggers of ``cfg['logger']``: ``relx.loggers``); ``resuming``: the run
     continues from ``last.ckpt``, so ``logs/metrics.csv`` is continued rather than started afresh. Without:
     a single-process evaluation / prediction Trainer (``cfg['trainer']`` gives accelerator and precision),
     which writes nothing."""
@@ -387,7 +403,7 @@ def build_trainer(
             )
         )
     csv_logger = ResumableCSVLogger(str(run_dir), name="logs", version="", resuming=resuming)
-    callbacks += [TrimLogsOnResume(csv_logger), *(extra_callbacks or [])]
+    callbacks += [TrimLogsOnResume(csv_logger), LogRunConfig(cfg, run_dir), *(extra_callbacks or [])]
     options = {k: tcfg[k] for k in TRAINER_KEYS if k in tcfg and tcfg[k] is not None}
     if cfg.get("tasks") and options.get("strategy") == "ddp":
         # a multi-task step trains one task's heads: the other heads get no gradient in that step
@@ -403,10 +419,7 @@ def build_trainer(
         enable_model_summary=False,  # relx.runs logs one line instead of a table with "FLOPs: 0"
         default_root_dir=str(run_dir),
         callbacks=callbacks,
-        logger=[
-            csv_logger,
-            TensorBoardLogger(str(run_dir), name="tensorboard", version=""),
-        ],
+        logger=[csv_logger, *build_loggers(cfg, run_dir, resuming)],  # the CSV log always: curves and reports read it
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # the length-grouped batch sampler shards itself
     )

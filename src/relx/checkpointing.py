@@ -41,8 +41,9 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)`` with relx's one-line errors.
+def safe_torch_load(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> Any:
+    """``torch.load(path, weights_only=True)`` with relx's one-line errors (``mmap``: tensors are mapped from
+    the file, not read, for a caller that needs only the plain entries).
 
     Raises ``UnsafeCheckpointError`` when the pickle references anything beyond tensors and plain
     containers (the payload is not executed: the restricted unpickler stops at the first such global),
@@ -52,7 +53,7 @@ def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:
     if not path.is_file():
         raise ConfigError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         # The restricted unpickler names the first global (class or function) the file imports.
         found = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", str(err), flags=re.IGNORECASE)
@@ -102,6 +103,13 @@ def load_relx_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint.get("state_dict"), dict):
         raise ConfigError(f"{path} is not a relx checkpoint (no model weights)")
     return checkpoint
+
+
+def checkpoint_progress(path: str | Path) -> tuple[int, int]:
+    """``(epoch, global_step)`` at which a Lightning checkpoint was saved (``epoch`` counted from 0: the epoch
+    during which it was written); the weights are memory-mapped, not read."""
+    checkpoint = safe_torch_load(path, mmap=True)
+    return int(checkpoint.get("epoch", -1)), int(checkpoint.get("global_step", -1))
 
 
 # The files of an exported model directory (``relx.exporting`` writes them).

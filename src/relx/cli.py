@@ -39,6 +39,20 @@ class FailedJob(float):
         return FailedJob, (self.error,)
 
 
+class FailedTrial:
+    """A failed job's return value as an Optuna search hands it to the sweeper (``relx.search``): ``float()``
+    refuses it, so the sweeper records a FAIL trial and goes on (told NaN, Optuna 2 raises and the search ends)."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    def __float__(self) -> float:
+        raise ValueError(self.error)
+
+    def __str__(self) -> str:
+        return self.error
+
+
 class _Sweep:
     """Whether a sweep that collects failed jobs runs in this process (set by ``relx.hydra_callbacks``)."""
 
@@ -68,6 +82,7 @@ def exit_with_error(err: RelxError) -> NoReturn:
 KNOWN_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",  # Lightning's pytree helper under torch >= 2.10
     r".*is smaller than the logging interval.*",  # short epochs (samples, small data): the CSV log covers them
+    r".*Checkpoint directory .* exists and is not empty.*",  # a resumed run's own checkpoints
 )
 
 
@@ -75,8 +90,14 @@ def configure_logging() -> None:
     """Logging of a command-line run (not done at import: a library user keeps their own setup). Lightning
     logs through its own handler; without this, Hydra's root handler would print each of its lines twice."""
     logging.getLogger("lightning.pytorch").propagate = False
+    # logger=mlflow: "Experiment with name ... not found. Creating it." for every new store (relx.loggers)
+    logging.getLogger("lightning.pytorch.loggers.mlflow").setLevel(logging.ERROR)
     for message in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+    # transformers' "Loading weights" bar: one more bar on a terminal, and a line of carriage returns in a log
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def reports_errors(fn: F) -> F:

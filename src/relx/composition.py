@@ -82,6 +82,7 @@ def expand_tasks(cfg: dict[str, Any], overrides: Sequence[str] = ()) -> dict[str
     ``data.*`` overrides apply to every task and whose ``tasks=`` value is checked for a repeated name. A
     config without ``tasks`` is returned unchanged (a single-task run)."""
     check_no_repeated_names(overrides)
+    cfg = expand_source(cfg)
     if "multitask" not in cfg and not cfg.get("tasks"):
         return cfg
     cfg = copy.deepcopy(cfg)
@@ -120,7 +121,7 @@ def _expand_entry(cfg: Mapping[str, Any], name: str, entry: Any, data_overrides:
         if encoder not in _choices("encoder"):
             raise ConfigError(f"tasks.{name}: no encoder named {encoder!r}")
         overrides.append(f"encoder={encoder}")
-    composed = _compose(overrides + data_overrides)
+    composed = expand_source(_compose(overrides + data_overrides))
     if entry.get("encoder"):
         _check_same_tokenizer(cfg, name, composed["encoder"])
     data = {**composed["data"], **dict(entry.get("data") or {})}
@@ -138,6 +139,23 @@ def _expand_entry(cfg: Mapping[str, Any], name: str, entry: Any, data_overrides:
         "weight": float(entry.get("weight", 1.0)),
         "share_head": entry.get("share_head"),
     }
+
+
+def expand_source(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with a ``task.source`` that names another task (``task=mlm mlm.source=ud_ewt``: continued
+    pretraining on that task's text) replaced by that task's full node, composed as ``task=<source>`` would
+    be, and the task's bundled sample taken from it (the text read without ``data_dir``). Stored so, the run's
+    ``config.json`` and checkpoints rebuild the source task without Hydra. Anything else is returned as it is."""
+    task = cfg.get("task")
+    if not isinstance(task, Mapping) or not isinstance(task.get("source"), str):
+        return cfg
+    name = task["source"]
+    if name not in _choices("task"):
+        raise ConfigError(f"mlm.source={name}: no task named {name!r}; choose from {', '.join(_choices('task'))}")
+    source = _compose([f"task={name}"])["task"]
+    if source.get("_target_") == task.get("_target_"):
+        raise ConfigError(f"mlm.source={name}: name the task whose text to read, not a {task.get('name')} task")
+    return {**cfg, "task": {**task, "source": source, "sample": source.get("sample")}}
 
 
 def _check_same_tokenizer(cfg: Mapping[str, Any], name: str, encoder: Mapping[str, Any]) -> None:

@@ -1,6 +1,7 @@
-"""``python -m relx.export ckpt_path=CKPT output=DIR [task_name=NAME] [overwrite=true]``: a checkpoint as a portable
-model directory (a Hugging Face encoder, safetensors heads, relx.json, a model card); a command-line shim over
-``relx.exporting.export`` (``--help`` says more)."""
+"""``python -m relx.export ckpt_path=CKPT output=DIR [task_name=NAME] [overwrite=true] [onnx=true]``: a checkpoint
+as a portable model directory (a Hugging Face encoder, safetensors heads, relx.json, a model card, with
+``onnx=true`` an ONNX graph of the logits); a command-line shim over ``relx.exporting.export`` (``--help`` says
+more)."""
 
 from __future__ import annotations
 
@@ -30,13 +31,19 @@ def export(cfg: DictConfig) -> Path:
         raise ConfigError(f"checkpoint not found: {ckpt_path}")
     from relx.exporting import export as export_checkpoint
 
+    onnx = bool(cfg.get("onnx"))
     written = export_checkpoint(
-        ckpt_path, output, task_name=cfg.get("task_name") or None, overwrite=bool(cfg.get("overwrite"))
+        ckpt_path, output, task_name=cfg.get("task_name") or None, overwrite=bool(cfg.get("overwrite")), onnx=onnx
     )
     print(
         f"exported {ckpt_path} -> {written}\n"
         f"  python -m relx.predict ckpt_path={written} input=FILE\n"
-        f"  transformers.AutoModel.from_pretrained('{written / 'encoder'}')  (the encoder alone)",
+        f"  transformers.AutoModel.from_pretrained('{written / 'encoder'}')  (the encoder alone)"
+        + (
+            f"\n  onnxruntime.InferenceSession('{written / 'model.onnx'}')  (the logits; see README.md there)"
+            if onnx
+            else ""
+        ),
         flush=True,
     )
     return written

@@ -10,7 +10,9 @@
 * ``relx.json``: what the checkpoint's ``relx`` entry holds (run configuration, label vocabularies, what the
   task learned from training, relx version), its ``encoder.name`` the relative ``encoder`` directory, and
   ``export``: how the files map back onto the module and where the model came from;
-* ``README.md``: a model card.
+* ``README.md``: a model card;
+* with ``onnx=True``, also ``model.onnx``: the encoder and the heads' logits as an ONNX graph, decoding left to
+  Python (``relx.onnx_export``; described under ``export.onnx`` in ``relx.json``).
 
 Nothing in it is a pickle. ``relx.checkpointing.load_relx_checkpoint`` reads the directory back into the
 checkpoint's dict, so ``relx.load(output)``, ``python -m relx.predict ckpt_path=output`` and
@@ -49,6 +51,7 @@ from relx.checkpointing import (
 from relx.errors import ConfigError
 from relx.io import UMASK, write_text_atomic
 from relx.multitask import checkpoint_of_task
+from relx.onnx_export import ONNX_FILE, check_onnx_export, write_onnx
 from relx.version import __version__
 
 log = logging.getLogger(__name__)
@@ -58,14 +61,21 @@ log = logging.getLogger(__name__)
 SOURCE_ENCODER_KEYS = ("name", "pretrained", "config_overrides", "init_from")
 
 
-def export(ckpt_path: str | Path, output: str | Path, task_name: str | None = None, overwrite: bool = False) -> Path:
+def export(
+    ckpt_path: str | Path,
+    output: str | Path,
+    task_name: str | None = None,
+    overwrite: bool = False,
+    onnx: bool = False,
+) -> Path:
     """Write the model of ``ckpt_path`` (a ``relx.train`` checkpoint, or an exported directory) into the
     directory ``output`` (see the module docstring); return its absolute path.
 
     A multi-task checkpoint exports the model of task ``task_name`` (required). ``output`` must be new or
     empty; ``overwrite=True`` replaces an earlier export there (never a directory that is not one). The
     directory is written beside ``output`` under a temporary name and renamed into place when complete.
-    Errors are one-line ``ConfigError``s.
+    ``onnx=True`` adds ``model.onnx`` (heads whose logits are no function of fixed tensors are refused before
+    anything is written). Errors are one-line ``ConfigError``s.
     """
     ckpt_path = Path(ckpt_path).expanduser()
     checkpoint = load_relx_checkpoint(ckpt_path)
@@ -77,6 +87,9 @@ def export(ckpt_path: str | Path, output: str | Path, task_name: str | None = No
 
     cfg, module, datamodule = restore(checkpoint, read_data=False)
     tokenizer = datamodule.tokenizer
+    pooling = str(cfg["data"].get("subword") or "first")
+    if onnx:
+        check_onnx_export(module.heads, str(cfg["head"].get("kind") or ""), pooling)
     model = module.encoder.model
     prefix = next(name for name, sub in module.named_modules() if sub is model) + "."
 
@@ -96,6 +109,11 @@ def export(ckpt_path: str | Path, output: str | Path, task_name: str | None = No
         heads = {k: v.detach().contiguous().clone() for k, v in state.items() if k not in in_encoder}
         save_file(heads, tmp / EXPORT_HEADS, metadata={"format": "pt"})
         stored = _stored(checkpoint, ckpt_path, task_name, prefix)
+        if onnx:
+            kind = str(cfg["head"].get("kind") or "")
+            stored["export"]["onnx"] = write_onnx(
+                module.encoder, module.heads, tokenizer, tmp / ONNX_FILE, pooling, kind
+            )
         write_text_atomic(tmp / EXPORT_CONFIG, json.dumps(stored, indent=2, ensure_ascii=False) + "\n")
         write_text_atomic(tmp / "README.md", model_card(stored, cfg, module, datamodule, ckpt_path, output))
         _check_round_trip(tmp, state, tokenizer)
@@ -302,6 +320,31 @@ def _usage_example(family: str | None, output: Path) -> list[str]:
     return lines
 
 
+def _onnx_lines(onnx: Mapping[str, Any] | None, output: Path) -> list[str]:
+    """The model card's entry for ``model.onnx`` (nothing without one): its inputs and outputs, and how to run it."""
+    if not onnx:
+        return []
+
+    def shapes(values: Mapping[str, list[str | int]]) -> str:
+        return ", ".join(f"`{name}` [{', '.join(str(d) for d in dims)}]" for name, dims in values.items())
+
+    return [
+        f"- `{onnx['file']}`: the encoder and the heads' logits as an ONNX graph (opset {onnx['opset']}, dynamic batch "
+        f"and length axes); inputs {shapes(onnx['inputs'])}; outputs {shapes(onnx['outputs'])}. Decoding "
+        "(argmax, Viterbi, trees, answer spans) stays in Python; the label names are in relx.json's `vocabs`:",
+        "",
+        "  ```python",
+        "  import onnxruntime",
+        "  from transformers import AutoTokenizer",
+        "",
+        f'  session = onnxruntime.InferenceSession("{output / onnx["file"]}")',
+        f'  tokenizer = AutoTokenizer.from_pretrained("{output / EXPORT_ENCODER}")',
+        '  inputs = dict(tokenizer(["a text"], return_tensors="np"))  # and the heads\' inputs, if any (above)',
+        "  logits = session.run(None, inputs)",
+        "  ```",
+    ]
+
+
 def model_card(
     stored: Mapping[str, Any], cfg: Mapping[str, Any], module: Any, datamodule: Any, ckpt_path: Path, output: Path
 ) -> str:
@@ -327,6 +370,8 @@ def model_card(
     command = f"python -m relx.export ckpt_path={source['checkpoint']} output={output}"
     if source.get("task_name"):
         command += f" task_name={source['task_name']}"
+    if export.get("onnx"):
+        command += " onnx=true"
     tags = ", ".join(dict.fromkeys(tag for tag in ("relx", name, str(cfg["head"].get("kind") or "")) if tag))
     lines = [
         "---",
@@ -398,6 +443,7 @@ def model_card(
         f"- `{EXPORT_HEADS}`: the task's heads, keyed as in the relx module.",
         f"- `{EXPORT_CONFIG}`: the run configuration, label vocabularies, what the task learned from training and "
         "the relx version; `relx.load` rebuilds the model from it.",
+        *_onnx_lines(export.get("onnx"), output),
         "",
         "No file here is a pickle: relx reads the weights with safetensors and never runs code from the model.",
         "",

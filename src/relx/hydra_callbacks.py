@@ -23,7 +23,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from relx.cli import FailedJob, collect_failures, exit_with_error, first_line
+from relx.cli import FailedJob, FailedTrial, collect_failures, exit_with_error, first_line
 from relx.composition import expand_tasks
 from relx.errors import RelxError
 from relx.rundir import check_writable, resume_checkpoint, with_absolute_data_dir
@@ -55,7 +55,7 @@ def _job_error(job_return: JobReturn) -> str | None:
         err = job_return._return_value
         return f"{type(err).__name__}: {first_line(err)}" if not isinstance(err, RelxError) else str(err)
     value = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
-    return value.error if isinstance(value, FailedJob) else None
+    return value.error if isinstance(value, FailedJob | FailedTrial) else None  # FailedTrial: relx.search
 
 
 def failure_report(outcomes: list[JobOutcome]) -> list[str]:

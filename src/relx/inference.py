@@ -26,22 +26,12 @@ AUTO = "auto"
 def set_decoder(module: Any, decoder: str) -> None:
     """Switch every head of ``module`` that decodes with ``decoder``'s family: tree decoders for parsers
     (mst | eisner | greedy), tag decoders for word taggers (argmax | bio_viterbi)."""
-    from relx.heads.biaffine import DECODERS
     from relx.heads.decoding import TAG_DECODERS
+    from relx.heads.switching import switch_decoder
 
-    if decoder not in (*DECODERS, *TAG_DECODERS):
-        raise ConfigError(f"decoder must be one of {sorted({*DECODERS, *TAG_DECODERS})}, not {decoder!r}")
-    family = tuple(TAG_DECODERS) if decoder in TAG_DECODERS else tuple(DECODERS)
-    heads = [
-        head
-        for head in module.heads.values()
-        if hasattr(head, "decoder") and tuple(getattr(head, "decoders", DECODERS)) == family
-    ]
-    if not heads:
+    if not switch_decoder(module.heads.values(), decoder):
         kind = "word taggers (head=token, joint)" if decoder in TAG_DECODERS else "dependency parsers"
         raise ConfigError(f"decoder={decoder} applies to {kind} only; this checkpoint has none")
-    for head in heads:
-        head.decoder = decoder
 
 
 def requested_split(value: Any) -> str:

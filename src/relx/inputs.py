@@ -81,6 +81,13 @@ INPUT_FORMATS: dict[str, InputFormat] = {
         ("mrc_questions.json", "context.json"),
         "JSON lines {id, question, pred (index of the chosen paragraph among its candidates), probs}",
     ),
+    "text": InputFormat(
+        "task=mlm",
+        "plain text, one sentence or document per line (blank lines skipped; longer than data.max_length tokens: "
+        "truncated)",
+        ("words.txt",),
+        "JSON lines {source, text, masked (tokens predicted, the evaluation draw of masks), correct, nll, perplexity}",
+    ),
     "pipeline": InputFormat(
         "ckpt_path=<cmrc2018/drcd span QA run> select_ckpt_path=<drcd_select run>",
         "questions in the Chinese MRC report's layout over contexts= (default: context.json beside the input), or a "

@@ -177,6 +177,8 @@ def build_multitask_module(
             continue
         view = task_view(cfg, name)
         heads[name] = build_heads(view, encoder.hidden_size, datamodule.datamodules[name].vocabs, attention_size)
+        for head in heads[name].values():
+            head.bind_encoder(encoder)  # heads reading the encoder's weights (the masked-LM decoder)
     heads = {name: heads[name] for name in names}
     tasks = {name: datamodule.datamodules[name].task for name in names}
     optim = {k: v for k, v in cfg["optim"].items() if k != "label_smoothing"}

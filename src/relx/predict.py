@@ -57,6 +57,7 @@ def predict_pipeline(cfg: DictConfig) -> list[Path]:
         output=cfg.output,
         batch_size=None if cfg.batch_size is None else int(cfg.batch_size),
         accelerator=str(cfg.accelerator),
+        top_k=int(cfg.get("top_k") or 1),
     )
 
 

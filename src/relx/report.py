@@ -18,6 +18,11 @@ deviation: ``0.8123 (n=1)``). Runs are grouped by their Hydra overrides (``.hydr
 ``--plot METRIC`` also draws the metric across the runs (mean ± sd bars with ``--seeds``) as
 ``report_<METRIC>.png``.
 
+A run scored with several decoders after training (``evaluation.decoders=[mst,greedy]``: metrics
+``val/uas@mst``, ``val/uas@greedy``) gives one row per decoder, with a ``decoder`` column and the metrics under
+their plain names, so one training fills a row per decoder. A run's ``best_epoch`` (from its
+``data_summary.json``: the epoch, counted from 1, whose validation gave the best checkpoint) is a column too.
+
 ``python -m relx.report --compare RUN_A RUN_B``: the significance of two runs' difference (``relx.comparison``).
 """
 
@@ -79,8 +84,53 @@ def _task_rows(run: str, run_dir: Path, values: dict[str, Any]) -> list[dict[str
     return [{"run": run, "task": task, **single, **metrics} for task, metrics in per_task.items()]  # + val/average
 
 
+def _decoder_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A row whose metrics include ``<metric>@<decoder>`` keys -> one row per decoder, each holding those
+    metrics under their plain names and the run's metrics that no decoder changes (the plain figures of
+    the decoder the model was trained with are left out: each decoder's are in its own row)."""
+    decoders = list(dict.fromkeys(key.rpartition("@")[2] for key in row if "@" in key))
+    if not decoders:
+        return [row]
+    decoded = {key.rpartition("@")[0] for key in row if "@" in key}
+    common = {key: value for key, value in row.items() if "@" not in key and key not in decoded}
+    return [
+        {**common, "decoder": d, **{k.rpartition("@")[0]: v for k, v in row.items() if k.endswith(f"@{d}")}}
+        for d in decoders
+    ]
+
+
+def _run_facts(run_dir: Path) -> dict[str, Any]:
+    """What a run's ``data_summary.json`` says of its training: ``best_epoch`` (none when absent)."""
+    path = run_dir / "data_summary.json"
+    try:
+        summary = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        return {}
+    best = summary.get("best_epoch") if isinstance(summary, dict) else None
+    return {"best_epoch": best} if isinstance(best, int) else {}
+
+
+def _rows(run: str, run_dir: Path, values: dict[str, Any], by_task: bool) -> list[dict[str, Any]]:
+    """The table rows of one run: by task (``by_task``), then by decoder."""
+    values = {**values, **_run_facts(run_dir)}
+    rows = _task_rows(run, run_dir, values) if by_task else [{"run": run, **values}]
+    return [split for row in rows for split in _decoder_rows(row)]
+
+
+def _keys(rows: list[dict[str, Any]], by_task: bool) -> tuple[str, ...]:
+    """The text columns: ``run``, ``task`` (``by_task``) and ``decoder`` when a row has one."""
+    decoder = ("decoder",) if any("decoder" in row for row in rows) else ()
+    return ("run", "task", *decoder) if by_task else ("run", *decoder)
+
+
+def _natural(path: Path) -> list[int | str]:
+    """Sort key putting numbered directories in number order (a sweep's job ``10_...`` after ``9_...``):
+    ``re.split`` with a group alternates text and digits, so equal positions compare equal types."""
+    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", str(path)))]
+
+
 def _metric_files(root: Path) -> list[Path]:
-    files = sorted(root.rglob("metrics.json"))
+    files = sorted(root.rglob("metrics.json"), key=_natural)
     if not files:
         raise RelxError(f"no metrics.json found under {root}")
     return files
@@ -99,9 +149,8 @@ def collect(
     rows: list[dict[str, Any]] = []
     for path in _metric_files(root):
         values = json.loads(path.read_text())
-        run = _run_name(path.parent, root)
-        rows += _task_rows(run, path.parent, values) if by_task else [{"run": run, **values}]
-    return _columns(rows, ("run", "task") if by_task else ("run",), metrics), rows
+        rows += _rows(_run_name(path.parent, root), path.parent, values, by_task)
+    return _columns(rows, _keys(rows, by_task), metrics), rows
 
 
 # ---- seed groups ---------------------------------------------------------------------------------------------
@@ -143,21 +192,24 @@ def seed_groups(
     """(columns, rows) with one row per seed group (and task, ``by_task``): ``run`` names the group (its
     overrides but the seed), ``seeds`` lists its seeds, and each metric is a ``SeedStat``."""
     root = Path(root)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    seeds: dict[tuple[str, str], list[str]] = {}
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    seeds: dict[tuple[str, str, str], list[str]] = {}
     for path in _metric_files(root):
         values = json.loads(path.read_text())
         group, seed = _seed_group(path.parent, root)
-        for row in _task_rows(group, path.parent, values) if by_task else [{"run": group, **values}]:
-            key = (group, row.get("task", ""))
+        for row in _rows(group, path.parent, values, by_task):
+            key = (group, row.get("task", ""), row.get("decoder", ""))
             groups.setdefault(key, []).append(row)
             if seed is not None:
                 seeds.setdefault(key, []).append(seed)
-    keys = ("run", "task") if by_task else ("run",)
-    columns = _columns([row for rows in groups.values() for row in rows], keys, metrics)
+    every = [row for rows in groups.values() for row in rows]
+    keys = _keys(every, by_task)
+    columns = _columns(every, keys, metrics)
     out: list[dict[str, Any]] = []
     for key, rows in groups.items():
         summary: dict[str, Any] = {"run": key[0], **({"task": key[1]} if by_task else {})}
+        if "decoder" in keys:
+            summary["decoder"] = key[2]
         summary["seeds"] = ",".join(seeds.get(key, []))
         for column in columns[len(keys) :]:
             stat = _stat([row[column] for row in rows if column in row])
@@ -227,7 +279,7 @@ def to_latex(columns: list[str], rows: list[dict[str, Any]]) -> str:
             return f"{value.mean:.4f}{spread} (n={value.n})"
         return latex_escape(_cell(value))
 
-    text = {"run", "task", "seeds"}
+    text = {"run", "task", "decoder", "seeds"}
     spec = "".join("l" if c in text else "r" for c in columns)
     lines = [f"\\begin{{tabular}}{{{spec}}}", "\\hline", " & ".join(latex_escape(c) for c in columns) + " \\\\"]
     lines.append("\\hline")
@@ -243,7 +295,7 @@ def plot_metric(root: Path, rows: list[dict[str, Any]], metric: str) -> Path:
     runs = []
     for row in rows:
         value = row.get(metric)
-        name = " ".join(str(row[k]) for k in ("run", "task") if row.get(k))
+        name = " ".join(str(row[k]) for k in ("run", "task", "decoder") if row.get(k))
         if isinstance(value, SeedStat):
             runs.append((name, value.mean, value.sd))
         elif isinstance(value, int | float):

@@ -50,7 +50,10 @@ RESUME_MAY_CHANGE = frozenset(
         "trainer.num_sanity_val_steps",
         "resume",
         "write_predictions",
+        "save_encoder",  # also write <run dir>/encoder/ (the model is the same)
+        "evaluation",  # what is scored after training (evaluation.decoders), not how the model is trained
         "tags",
+        "logger",  # where metrics are sent besides logs/metrics.csv (relx.loggers)
     }
 )
 # What a run writes besides prediction files; removed when a run starts over in its directory.
@@ -64,6 +67,9 @@ RUN_OUTPUTS = (
     "curves.json",
     "curves.png",
     "multitask.json",
+    "encoder",  # save_encoder: the trained encoder as a Hugging Face model directory
+    "mlruns",  # logger=mlflow's default store and logger=wandb's offline runs (relx.loggers)
+    "wandb",
 )
 MAX_LISTED = 3
 
@@ -98,13 +104,16 @@ def make_run_dir(run_dir: str | Path) -> Path:
 
 
 def with_absolute_data_dir(cfg: dict[str, Any]) -> dict[str, Any]:
-    """``cfg`` with ``data_dir`` (and ``encoder.init_from``) absolute, as stored in ``config.json`` and
-    checkpoints."""
+    """``cfg`` with ``data_dir`` (and ``encoder.init_from``, and an ``encoder.extend_vocab`` file) absolute, as
+    stored in ``config.json`` and checkpoints."""
     if cfg.get("data_dir"):
         cfg = {**cfg, "data_dir": str(Path(cfg["data_dir"]).expanduser().resolve())}
     encoder = cfg.get("encoder") or {}
     if encoder.get("init_from"):
         cfg = {**cfg, "encoder": {**encoder, "init_from": str(Path(encoder["init_from"]).expanduser().resolve())}}
+    encoder = cfg.get("encoder") or {}
+    if encoder.get("extend_vocab") and str(encoder["extend_vocab"]) != "task":
+        cfg = {**cfg, "encoder": {**encoder, "extend_vocab": str(Path(encoder["extend_vocab"]).expanduser().resolve())}}
     return cfg
 
 

@@ -25,12 +25,16 @@ from relx.build import (
     monitor_of,
     upgrade_task_config,
 )
+from relx.checkpointing import checkpoint_progress
 from relx.curves import curve_callbacks
 from relx.data.vocab import LabelVocab
 from relx.encoders import load_tokenizer
+from relx.encoders.files import save_encoder_dir
 from relx.errors import ConfigError
+from relx.heads.switching import check_decoder, restore_decoders, switch_decoder
 from relx.interrupts import SignalGuard
 from relx.io import remove_orphan_temp_files, write_json_atomic, write_text_atomic
+from relx.loggers import finish_runs
 from relx.modules.gather import gather_predictions
 from relx.modules.multitask import MultiTaskModule
 from relx.modules.task import TaskModule
@@ -47,6 +51,7 @@ from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolu
 from relx.stopping import StopOnSignal
 from relx.tasks.datamodule import TaskDataModule
 from relx.tasks.mixture import MultiTaskDataModule
+from relx.tasks.vocabulary import extend_vocabulary, restore_vocabulary
 from relx.version import __version__
 
 log = logging.getLogger(__name__)
@@ -135,6 +140,8 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
             return _fit_and_evaluate(cfg, run_dir, resume_from, [StopOnSignal(guard), *(extra_callbacks or [])], guard)
         except SIGTERMException:  # Lightning's graceful stop (a SystemExit with status 0)
             raise guard.interrupted(signal.SIGTERM) from None
+        finally:
+            finish_runs()  # the W&B run this run logged to (a sweep's next job starts its own)
 
 
 def _build_run(cfg: dict[str, Any]) -> tuple[TaskModule, Any]:
@@ -142,18 +149,72 @@ def _build_run(cfg: dict[str, Any]) -> tuple[TaskModule, Any]:
     if is_multitask(cfg):
         check_tasks(cfg)
         tokenizer = load_tokenizer(multitask_encoder_settings(cfg))
+        if cfg["encoder"].get("extend_vocab"):
+            raise ConfigError("encoder.extend_vocab applies to single-task runs (each task would add its own tokens)")
         mixture = build_multitask_datamodule(cfg, tokenizer)
         mixture.setup("fit")
         return build_multitask_module(cfg, mixture, tokenizer), mixture
     tokenizer = build_tokenizer(cfg)
     datamodule = build_datamodule(cfg, tokenizer)
+    extension = extend_vocabulary(datamodule, cfg["encoder"])  # encoder.extend_vocab, before anything is encoded
     datamodule.setup("fit")
-    return build_module(cfg, datamodule.task, vocab_size=len(tokenizer)), datamodule
+    return build_module(cfg, datamodule.task, vocab_size=len(tokenizer), extension=extension), datamodule
+
+
+def evaluation_decoders(cfg: Mapping[str, Any]) -> list[str]:
+    """``evaluation.decoders``, checked before training (a typo must not cost a training run)."""
+    decoders = [str(d) for d in ((cfg.get("evaluation") or {}).get("decoders") or [])]
+    for decoder in decoders:
+        check_decoder(decoder, "evaluation.decoders")
+    if decoders and is_multitask(cfg):
+        raise ConfigError(
+            "evaluation.decoders applies to single-task runs; score a multi-task checkpoint with "
+            "python -m relx.evaluate ckpt_path=CKPT task_name=TASK decoder=DECODER"
+        )
+    return decoders
+
+
+def score_with_decoders(
+    decoders: Sequence[str],
+    trainer: L.Trainer,
+    module: TaskModule,
+    datamodule: TaskDataModule,
+    splits: Sequence[str],
+    ckpt_path: str,
+) -> dict[str, float]:
+    """The checkpoint's metrics of ``splits`` decoded with each of ``decoders`` in turn (the same weights,
+    no retraining), keyed ``<split>/<metric>@<decoder>``; a decoder no head of the model uses is skipped
+    (logged). The heads get their own decoders back afterwards."""
+    metrics: dict[str, float] = {}
+    for decoder in decoders:
+        previous = switch_decoder(module.heads.values(), decoder)
+        if not previous:
+            log.info("evaluation.decoders: %s skipped: no head of this model decodes with it", decoder)
+            continue
+        try:
+            for split in splits:
+                scores = evaluate_split(trainer, module, datamodule, split, ckpt_path)
+                metrics.update({f"{key}@{decoder}": value for key, value in scores.items()})
+        finally:
+            restore_decoders(previous)
+    return metrics
+
+
+def best_epoch_summary(best: str) -> dict[str, int]:
+    """Where the best checkpoint was written: ``best_epoch`` (counted from 1, the epoch whose validation
+    scored best) and ``best_step`` (optimiser steps), for the data summary and ``relx.report``."""
+    try:
+        epoch, step = checkpoint_progress(best)
+    except ConfigError as err:
+        log.warning("best epoch unknown: %s", err)
+        return {}
+    return {"best_epoch": epoch + 1, "best_step": step}
 
 
 def _fit_and_evaluate(
     cfg: dict[str, Any], run_dir: Path, resume_from: Path | None, callbacks: list[Any], guard: SignalGuard
 ) -> dict[str, float]:
+    decoders = evaluation_decoders(cfg)
     L.seed_everything(cfg["seed"], workers=True)
     module, datamodule = _build_run(cfg)
     init_from = cfg["encoder"].get("init_from")
@@ -189,14 +250,19 @@ def _fit_and_evaluate(
     scored_test = has_test and datamodule.is_labelled("test")
     if scored_test:
         metrics.update(evaluate_split(trainer, module, datamodule, "test", best))
+    scored = ["validation", "test"] if scored_test else ["validation"]
+    metrics.update(score_with_decoders(decoders, trainer, module, datamodule, scored, best))
     summary = datamodule.data_summary()
     summary["best_checkpoint"] = best
+    summary.update(best_epoch_summary(best))
     if trainer.is_global_zero:
         if cfg.get("write_predictions", True):
             for split in ("validation", "test") if has_test else ("validation",):
                 predictions = predict_split(module, datamodule, split, cfg["trainer"]["accelerator"])
                 datamodule.write_outputs(run_dir, split, predictions)
                 write_plots(datamodule.task, run_dir, split, datamodule.examples[split], predictions)
+        if cfg.get("save_encoder"):  # the best checkpoint's encoder (evaluation loaded it) and the run's tokenizer
+            summary["encoder_dir"] = str(save_encoder_dir(module.encoder, datamodule.tokenizer, run_dir / "encoder"))
         note = "" if scored_test else "  (no labelled test split in the data: dev metrics only)"
         _write_results(cfg, run_dir, metrics, summary, note)
     return metrics
@@ -218,7 +284,7 @@ def _evaluate_multitask(
         module.scored_tasks = tested
         metrics.update(evaluate_split(trainer, module, mixture, "test", best))
         module.scored_tasks = list(module.tasks)
-    summary: dict[str, Any] = {"tasks": mixture.data_summary(), "best_checkpoint": best}
+    summary: dict[str, Any] = {"tasks": mixture.data_summary(), "best_checkpoint": best, **best_epoch_summary(best)}
     if trainer.is_global_zero:
         if cfg.get("write_predictions", True):
             for name, datamodule in mixture.datamodules.items():
@@ -285,8 +351,9 @@ def smoke_run_note(cfg: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         return ""
     sizes = ", ".join(f"{summary[s]['examples']} {s}" for s in ("train", "validation", "test") if s in summary)
     name = cfg["task"]["name"]
+    sample = cfg["task"].get("sample") or name  # a task reading another's data (mlm.source) uses that one's
     return (
-        f"This was a smoke run on the bundled {name} sample ({sizes} examples): its figures only show that "
+        f"This was a smoke run on the bundled {sample} sample ({sizes} examples): its figures only show that "
         f"everything runs.\nOn the full data: python -m relx.train task={name} data_dir=DIR "
         "(trainer=gpu on a GPU; README: Results)\n"
     )
@@ -339,6 +406,7 @@ def restore(
             splits=splits,
             split_files=split_files,
         )
+        extension = restore_vocabulary(tokenizer, stored.get("vocab_extension"))  # encoder.extend_vocab's tokens
         datamodule.task.load_state(stored.get("task_state") or {})
         missing = datamodule.task.check_learned()
         if read_data and missing:
@@ -346,7 +414,7 @@ def restore(
         if select_split is not None:
             datamodule.keep_only(*select_split(datamodule))
         datamodule.setup()  # unseen labels of the data join the vocabularies before the metrics copy them
-        module = build_module(cfg, datamodule.task, pretrained=False, vocab_size=len(tokenizer))
+        module = build_module(cfg, datamodule.task, pretrained=False, vocab_size=len(tokenizer), extension=extension)
         module.load_state_dict(checkpoint["state_dict"])
     except (KeyError, TypeError) as err:  # a stored config or weights of another relx version
         raise ConfigError(f"checkpoint written by relx {written_by} does not fit relx {__version__}: {err!r}") from None

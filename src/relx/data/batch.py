@@ -33,6 +33,12 @@ class EncodedBatch:
         """Examples in the batch (rows may be more: MRC windows and candidates)."""
         return int(self.example_ids.shape[0])
 
+    def for_step(self, epoch: int | None) -> EncodedBatch:
+        """The batch as the model reads it in a training step of ``epoch`` (``None``: evaluation or
+        prediction). Batches whose inputs are drawn anew each epoch (masked-LM masks) draw them here, on the
+        CPU before the batch moves to the device (``TaskModule.on_before_batch_transfer``); default: itself."""
+        return self
+
 
 @dataclass(kw_only=True)
 class WordBatch(EncodedBatch):

@@ -18,3 +18,13 @@ class WordExample:
     tags: tuple[str, ...] | None = None
     label: str | None = None
     source: str = ""
+
+
+@dataclass(frozen=True)
+class TextExample:
+    """A passage of raw text as words (a sentence, a paragraph, a piece of a document): what continued
+    pretraining (``task=mlm``) reads. ``source`` is where it came from (``file:line``, or the source task's
+    record), for messages."""
+
+    words: tuple[str, ...]
+    source: str = ""

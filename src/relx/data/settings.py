@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 SUBWORD_CHOICES = ("first", "last", "mean", "max")
 POOLED = ("mean", "max")  # data.subword choices that pool every subword of a word
+TOO_LONG_CHOICES = ("window", "truncate", "drop")  # data.too_long
 
 
 @dataclass
@@ -25,7 +26,12 @@ class DataSettings:
     ``neg_multiple`` negative pairs per positive one and ``h_t_limit`` pairs per document (``None``: all);
     ``repair_trees``: dependency treebanks with known defects: a sentence with several root words or a
     cycle is repaired (extra roots and one word of each cycle attached to the first root word) and
-    counted as ``trees_repaired`` in the data summary, instead of being an error naming its line.
+    counted as ``trees_repaired`` in the data summary, instead of being an error naming its line;
+    ``too_long``: what a sentence-level relation example longer than ``max_length`` becomes: ``window`` (a
+    window of ``max_length`` tokens around both entities, every split), ``truncate`` (its first ``max_length``
+    tokens, every split), or ``drop`` (left out of training; dev/test/predict examples are windowed, never
+    dropped, so every one is scored and the official scorer's denominators stay whole). Other tasks have their
+    own handling of long inputs and accept only the default.
     """
 
     batch_size: int = 32
@@ -44,6 +50,7 @@ class DataSettings:
     neg_multiple: int | None = None
     h_t_limit: int | None = None
     repair_trees: bool = False
+    too_long: str | None = "window"  # None (a config written before the option existed): window
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction <= 1.0:
@@ -57,5 +64,9 @@ class DataSettings:
                 f"data.label_all_subwords trains each subword on its own state; it needs data.subword=first or "
                 f"last, not {self.subword!r}"
             )
+        if self.too_long is None:
+            self.too_long = "window"
+        if self.too_long not in TOO_LONG_CHOICES:
+            raise ValueError(f"data.too_long must be one of {', '.join(TOO_LONG_CHOICES)}, not {self.too_long!r}")
         if self.max_length < 8:
             raise ValueError(f"data.max_length must be >= 8, got {self.max_length}")

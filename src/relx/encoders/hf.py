@@ -164,10 +164,15 @@ class Encoder(nn.Module):
     """
 
     def __init__(
-        self, model: PreTrainedModel, returns_attentions: bool = False, windows: WindowSpec | None = None
+        self,
+        model: PreTrainedModel,
+        returns_attentions: bool = False,
+        windows: WindowSpec | None = None,
+        source: str | None = None,
     ) -> None:
         super().__init__()
         self.model = model
+        self.source = source  # the checkpoint its pretrained weights came from (None: random or restored)
         self.hidden_size = int(model.config.hidden_size)
         self.returns_attentions = returns_attentions
         self.windows = windows
@@ -246,7 +251,10 @@ def load_encoder(settings: EncoderSettings, tokenizer: PreTrainedTokenizerBase |
     windows = None
     if tokenizer is not None:
         windows = WindowSpec.from_tokenizer(tokenizer, settings.max_window or position_limit(model, tokenizer))
-    encoder = Encoder(model, returns_attentions=settings.attention in ("capture", "eager"), windows=windows)
+    source = settings.name if settings.pretrained else None
+    encoder = Encoder(
+        model, returns_attentions=settings.attention in ("capture", "eager"), windows=windows, source=source
+    )
     if settings.freeze:
         for p in encoder.parameters():
             p.requires_grad_(False)

@@ -6,6 +6,7 @@ from relx.heads.biaffine import BiaffineParserHead
 from relx.heads.choice import ChoiceHead
 from relx.heads.crf import CRFHead
 from relx.heads.docre import AtlopHead, DocREBaselineHead
+from relx.heads.mlm import MaskedLMHead
 from relx.heads.pairwise import PairwiseAttentionParserHead, PairwiseAttentionRelationHead
 from relx.heads.rbert import RBertHead
 from relx.heads.sequence import SequenceClassificationHead
@@ -19,6 +20,7 @@ __all__ = [
     "ChoiceHead",
     "CRFHead",
     "Head",
+    "MaskedLMHead",
     "PairwiseAttentionParserHead",
     "PairwiseAttentionRelationHead",
     "RBertHead",

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from relx.data.batch import IGNORE_INDEX
-from relx.encoders import Encoded
+from relx.encoders import Encoded, Encoder
 from relx.heads.batches import MayNotFit, SentenceLabelled
 
 
@@ -40,10 +40,19 @@ class Head(nn.Module):
         """Class probabilities, for heads whose metrics need scores (e.g. KLUE's AUPRC); default none."""
         return None
 
+    def confidence(self, output: Any, batch: Any) -> Tensor | None:
+        """``[batch]``: a score of each decoded prediction, returned at prediction as ``<space>_score`` (span QA:
+        the answer's log-probability, which the two-stage MRC pipeline compares across paragraphs); default none."""
+        return None
+
     def per_example(self, output: Any, decoded: Tensor, batch: Any) -> list[Any] | None:
         """Predictions as one entry per example, for heads whose decoded rows are not examples
         (DocRE: rows are entity pairs); default ``None``: row ``i`` is example ``i``."""
         return None
+
+    def bind_encoder(self, encoder: Encoder) -> None:
+        """Called once the encoder is built (and resized to the tokenizer): a head that reads the encoder's own
+        weights takes them here (the masked-LM head's decoder is the word embedding matrix); default nothing."""
 
     def calibrate(self, **rule: float) -> None:
         """Set decision parameters that the task's calibration step tuned on dev (``Task.calibrate``: the

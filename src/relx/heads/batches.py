@@ -159,3 +159,11 @@ class ChoiceCandidates(Protocol):
 
     @property
     def choice_labels(self) -> Tensor | None: ...
+
+
+class MaskedTokens(Protocol):
+    """Masked-LM heads: ``mlm_labels`` ``[batch, seq]``, the original id at each position to predict and
+    ``-100`` elsewhere (``None`` until the masks are drawn)."""
+
+    @property
+    def mlm_labels(self) -> Tensor | None: ...

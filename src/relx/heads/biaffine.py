@@ -40,7 +40,8 @@ def candidate_mask(batch: TreeLabelled) -> Tensor:
     """``[batch, words + 1, words + 1]``: real heads (ROOT or a word) for real dependents, no self-loops."""
     real = torch.cat([torch.ones_like(batch.word_mask[:, :1]), batch.word_mask], dim=1)
     mask = real[:, :, None] & real[:, None, :]
-    return mask & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+    position = torch.arange(mask.shape[1], device=mask.device)
+    return mask & (position[:, None] != position[None, :])  # not torch.eye: ONNX Runtime has no boolean EyeLike
 
 
 class TreeHead(Head):
@@ -150,3 +151,13 @@ class BiaffineParserHead(TreeHead):
         projected = (dep @ self.rel_weight.flatten(1)).unflatten(-1, self.rel_weight.shape[1:])  # [b, w, r, d]
         bilinear = (projected * head.unsqueeze(2)).sum(-1)
         return bilinear + self.rel_linear(torch.cat([dep, head], -1)) + self.rel_bias
+
+    def all_relation_scores(self, output: ParserOutput) -> Tensor:
+        """``[batch, words, words + 1, num_labels]``: each word's relation scores on every candidate head (0 =
+        ROOT); ``relation_scores(output, heads)`` is its slice at ``heads``. What an exported graph gives
+        (``relx.onnx_export``), since the heads are decoded outside it."""
+        dep, head = output.rel_dep[:, 1:], output.rel_head  # [b, w, d], [b, w + 1, d]
+        projected = (dep @ self.rel_weight.flatten(1)).unflatten(-1, self.rel_weight.shape[1:])  # [b, w, r, d]
+        bilinear = torch.matmul(projected, head.transpose(1, 2).unsqueeze(1)).transpose(2, 3)  # [b, w, w + 1, r]
+        on_dep, on_head = self.rel_linear.weight.split(self.rel_weight.shape[0], dim=1)  # the linear term's two halves
+        return bilinear + (dep @ on_dep.T).unsqueeze(2) + (head @ on_head.T).unsqueeze(1) + self.rel_bias

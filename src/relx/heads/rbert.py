@@ -3,6 +3,9 @@ Classification"), with the variants of the KLUE-RE R-BERT report's ablation stud
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import StrEnum
+
 import torch
 from torch import Tensor, nn
 
@@ -14,14 +17,59 @@ from relx.heads.batches import EntitySpans
 ACTIVATIONS = {"tanh": nn.Tanh, "gelu": nn.GELU, "relu": nn.ReLU}
 
 
-# head.concat -> the feature vector fed to the classifier
-CONCATS = {
-    "cls_e1_e2": lambda c, a, b: [c, a, b],
-    "cls_e1_e2_absdiff": lambda c, a, b: [c, a, b, (a - b).abs()],
-    "cls_e1_e2_prod": lambda c, a, b: [c, a, b, a * b],
-    "cls_e1_e2_absdiff_prod": lambda c, a, b: [c, a, b, (a - b).abs(), a * b],
-    "e1_e2": lambda c, a, b: [a, b],
+class Concat(StrEnum):
+    """``head.concat``: the vectors the classifier reads, built from the three transformed vectors ``cls``,
+    ``e1``, ``e2`` (each ``[batch, hidden]``, after its dropout -> activation -> linear). ``*`` is the
+    element-wise product, ``|a-b|`` the element-wise absolute difference (Sentence-BERT's combinations,
+    tried on R-BERT by the KLUE-RE R-BERT report):
+
+    - ``cls_e1_e2``: [CLS; e1; e2] (R-BERT)
+    - ``cls_e1_e2_absdiff``: [CLS; e1; e2; |e1-e2|]
+    - ``cls_e1_e2_prod``: [CLS; e1; e2; e1*e2]
+    - ``cls_e1_e2_absdiff_prod``: [CLS; e1; e2; |e1-e2|; e1*e2]
+    - ``cls_prod``: [CLS*e1; CLS*e2] (the report's "(CLS*e1, CLS*e2)")
+    - ``cls_prod_e1_e2_prod``: [CLS*e1; CLS*e2; e1*e2] (the report's "(CLS*e1, CLS*e2, e1*e2)")
+    - ``e1_e2``: [e1; e2]
+    """
+
+    CLS_E1_E2 = "cls_e1_e2"
+    CLS_E1_E2_ABSDIFF = "cls_e1_e2_absdiff"
+    CLS_E1_E2_PROD = "cls_e1_e2_prod"
+    CLS_E1_E2_ABSDIFF_PROD = "cls_e1_e2_absdiff_prod"
+    CLS_PROD = "cls_prod"
+    CLS_PROD_E1_E2_PROD = "cls_prod_e1_e2_prod"
+    E1_E2 = "e1_e2"
+
+    @property
+    def parts(self) -> int:
+        """How many ``hidden``-sized vectors are concatenated: the classifier reads ``parts * hidden``."""
+        return len(_LAYOUTS[self])
+
+    def features(self, cls: Tensor, e1: Tensor, e2: Tensor) -> Tensor:
+        """``[batch, parts * hidden]`` from ``cls``, ``e1``, ``e2`` ``[batch, hidden]``."""
+        return torch.cat([_TERMS[term](cls, e1, e2) for term in _LAYOUTS[self]], dim=-1)
+
+
+# The terms a concatenation is made of, each ``[batch, hidden]`` from (cls, e1, e2).
+_TERMS: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
+    "cls": lambda c, a, b: c,
+    "e1": lambda c, a, b: a,
+    "e2": lambda c, a, b: b,
+    "|e1-e2|": lambda c, a, b: (a - b).abs(),
+    "e1*e2": lambda c, a, b: a * b,
+    "cls*e1": lambda c, a, b: c * a,
+    "cls*e2": lambda c, a, b: c * b,
 }
+_LAYOUTS: dict[Concat, tuple[str, ...]] = {
+    Concat.CLS_E1_E2: ("cls", "e1", "e2"),
+    Concat.CLS_E1_E2_ABSDIFF: ("cls", "e1", "e2", "|e1-e2|"),
+    Concat.CLS_E1_E2_PROD: ("cls", "e1", "e2", "e1*e2"),
+    Concat.CLS_E1_E2_ABSDIFF_PROD: ("cls", "e1", "e2", "|e1-e2|", "e1*e2"),
+    Concat.CLS_PROD: ("cls*e1", "cls*e2"),
+    Concat.CLS_PROD_E1_E2_PROD: ("cls*e1", "cls*e2", "e1*e2"),
+    Concat.E1_E2: ("e1", "e2"),
+}
+CONCATS = tuple(c.value for c in Concat)
 
 
 def span_mean(hidden: Tensor, spans: Tensor) -> Tensor:
@@ -64,7 +112,7 @@ class RBertHead(SentenceHead):
         dropout: float = 0.1,
         activation: str = "tanh",
         entity_fc: str = "split",
-        concat: str = "cls_e1_e2",
+        concat: str | Concat = Concat.CLS_E1_E2,
         use_pooler: bool = True,
         label_smoothing: float = 0.0,
     ) -> None:
@@ -74,13 +122,12 @@ class RBertHead(SentenceHead):
         if entity_fc not in ("shared", "split"):
             raise ConfigError(f"head.entity_fc must be 'shared' or 'split', not {entity_fc!r}")
         if concat not in CONCATS:
-            raise ConfigError(f"head.concat must be one of {sorted(CONCATS)}, not {concat!r}")
+            raise ConfigError(f"head.concat must be one of {', '.join(CONCATS)}, not {concat!r}")
         self.cls_fc = FCLayer(hidden_size, hidden_size, dropout, activation)
         self.e1_fc = FCLayer(hidden_size, hidden_size, dropout, activation)
         self.e2_fc = self.e1_fc if entity_fc == "shared" else FCLayer(hidden_size, hidden_size, dropout, activation)
-        self.concat = concat
-        n_parts = len(CONCATS[concat](*(torch.zeros(1),) * 3))
-        self.classifier = FCLayer(n_parts * hidden_size, num_labels, dropout, None)
+        self.concat = Concat(concat)
+        self.classifier = FCLayer(self.concat.parts * hidden_size, num_labels, dropout, None)
         self.use_pooler = use_pooler
         self.label_smoothing = label_smoothing
 
@@ -90,4 +137,4 @@ class RBertHead(SentenceHead):
         cls = self.cls_fc(encoded.pooled if use_pooled else encoded.hidden[:, 0])
         e1 = self.e1_fc(span_mean(encoded.hidden, batch.e1_span))
         e2 = self.e2_fc(span_mean(encoded.hidden, batch.e2_span))
-        return self.classifier(torch.cat(CONCATS[self.concat](cls, e1, e2), dim=-1))
+        return self.classifier(self.concat.features(cls, e1, e2))

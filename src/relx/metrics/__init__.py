@@ -4,6 +4,7 @@
 from relx.metrics.attachment import AttachmentScores
 from relx.metrics.classification import LabelAccuracy, SentenceFrameAccuracy
 from relx.metrics.docred_scores import DocREScores
+from relx.metrics.language_model import MaskedLMScores
 from relx.metrics.mrc_scores import ChoiceAccuracy, SpanQAScores
 from relx.metrics.relation_scores import KlueReScores, SemEvalScores
 from relx.metrics.seqeval_scores import SeqevalScores, sequences_from_ids
@@ -14,6 +15,7 @@ __all__ = [
     "ChoiceAccuracy",
     "KlueReScores",
     "LabelAccuracy",
+    "MaskedLMScores",
     "SemEvalScores",
     "SentenceFrameAccuracy",
     "SeqevalScores",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import lightning as L
@@ -17,6 +18,10 @@ from relx.data.mixing import SourceBatch
 from relx.encoders import Encoder
 from relx.heads.base import Head
 from relx.modules.schedule import budgeted_schedule, time_budget_of
+
+# TaskModule.on_before_batch_transfer draws per-step inputs for every loader; relx's DataModules define no such
+# hook, so Lightning's note that the module's hook is used when fit is given a DataModule says nothing.
+warnings.filterwarnings("ignore", message="You have overridden `on_before_batch_transfer` in `LightningModule`")
 
 
 @dataclass
@@ -118,6 +123,14 @@ class TaskModule(L.LightningModule):
         return predictions
 
     # ---- Lightning hooks -------------------------------------------------------------------------
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Draw what a batch draws per step (``EncodedBatch.for_step``: masked-LM masks, anew each training
+        epoch, fixed for evaluation), on the CPU, before the batch moves to the device."""
+        epoch = self.current_epoch if self._trainer is not None and self.trainer.training else None
+        if isinstance(batch, SourceBatch) and isinstance(batch.batch, EncodedBatch):
+            return replace(batch, batch=batch.batch.for_step(epoch))
+        return batch.for_step(epoch) if isinstance(batch, EncodedBatch) else batch
+
     def on_train_batch_start(self, batch: EncodedBatch, batch_idx: int) -> None:
         # Dropout randomness depends only on (seed, epoch, batch, rank), not on what ran before in the
         # process (DataLoader iterators draw from the global RNG): a resumed run continues exactly as
@@ -165,15 +178,20 @@ class TaskModule(L.LightningModule):
         self.test_metrics.reset()
 
     def predict_step(self, batch: EncodedBatch, batch_idx: int) -> dict[str, Any]:
-        """Predictions per batch row; heads whose predictions are not one row per example (DocRE's pairs)
-        give a list with one entry per example instead."""
+        """Predictions per batch row (and ``<space>_score`` from heads that score them: ``Head.confidence``);
+        heads whose predictions are not one row per example (DocRE's pairs) give a list with one entry per
+        example instead."""
         outputs = self(batch)
         inputs = self.inputs_of(batch)
         predictions: dict[str, Any] = {k: v.cpu() for k, v in self.decode(outputs, batch).items()}
         for name, head in self.heads_for(batch):
+            score = head.confidence(outputs[name], inputs)
+            if score is not None:
+                predictions[f"{head.label_space}_score"] = score.cpu()
             per_example = head.per_example(outputs[name], predictions[head.label_space], inputs)
             if per_example is not None:
                 predictions.pop(f"{head.label_space}_probs", None)
+                predictions.pop(f"{head.label_space}_score", None)
                 predictions[head.label_space] = per_example
         return {"example_ids": inputs.example_ids.cpu(), **predictions}
 

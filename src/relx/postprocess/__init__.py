@@ -1,5 +1,5 @@
 """Pure post-processing of model outputs into the field's answers."""
 
-from relx.postprocess.qa import best_span
+from relx.postprocess.qa import SpanCandidate, best_paragraph, best_span, best_span_candidate, span_log_prob
 
-__all__ = ["best_span"]
+__all__ = ["SpanCandidate", "best_paragraph", "best_span", "best_span_candidate", "span_log_prob"]

@@ -90,6 +90,8 @@ class Task(ABC, Generic[E]):
     input_format: ClassVar[str] = ""  # relx.predict's input family (relx.predict.INPUT_FORMATS)
     marks_entities: ClassVar[bool] = False  # its batches hold e1_span/e2_span (heads reading entity spans fit)
     encoding_version: ClassVar[int] = 1  # bump when encode() changes: invalidates cached features
+    # data.too_long choices the task implements (relx.data.settings); others handle long inputs their own way
+    too_long_choices: ClassVar[tuple[str, ...]] = ("window",)
 
     def __init__(
         self,
@@ -110,6 +112,11 @@ class Task(ABC, Generic[E]):
     def attach(self, tokenizer: PreTrainedTokenizerBase, settings: DataSettings) -> None:
         """The run's tokenizer and data settings; override ``check_settings`` to refuse ones that cannot work."""
         self._tokenizer, self._settings = tokenizer, settings
+        if settings.too_long not in self.too_long_choices:
+            raise ConfigError(
+                f"data.too_long={settings.too_long} does not apply to task {self.name!r} (it handles long inputs its "
+                f"own way; data.too_long: {' | '.join(self.too_long_choices)})"
+            )
         self.check_settings()
 
     def check_settings(self) -> None:
@@ -169,6 +176,12 @@ class Task(ABC, Generic[E]):
     def carve_dev(self, train: list[E]) -> tuple[list[E], list[E]]:
         """(train, dev) when the data has no dev split; default: a deterministic share of the examples."""
         return carve_dev(train, self.settings.dev_fraction, self.settings.seed)
+
+    def passages(self, example: E) -> list[list[str]]:
+        """The example's text as passages of words (a sentence; a context and its question): what continued
+        pretraining on this task's data (``task=mlm mlm.source=NAME``) and ``encoder.extend_vocab=task`` read.
+        Default: the task gives no text (a ``ConfigError``)."""
+        raise ConfigError(f"task {self.name!r} gives no text to read (Task.passages)")
 
     @abstractmethod
     def read_raw(self, path: str | Path) -> list[E]:

@@ -70,6 +70,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         self.examples: dict[str, list[E]] = {}
         self.features: dict[str, datasets.Dataset] = {}
         self.encoding_stats: dict[str, dict[str, int]] = {}
+        self.extra_summary: dict[str, Any] = {}  # what else shaped the data (vocab_extension: relx.tasks.vocabulary)
         self._read = False
 
     @property
@@ -155,6 +156,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
             self.task.encoding_version,
             self.tokenizer.name_or_path,
             len(self.tokenizer),
+            sorted(self.tokenizer.get_added_vocab().items()),  # the tokens a run added (markers, extend_vocab)
             self.settings.max_length,
             self.settings.subword,
             split,
@@ -183,7 +185,12 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
             desc=f"tokenising {split}",
         )
         self.encoding_stats[split] = self.task.count_encoding_losses(features)
-        return self.task.keep_for_training(features) if split == "train" else features
+        if split != "train":
+            return features
+        kept = self.task.keep_for_training(features)
+        # never silent: what the task left out of training (unencodable examples, data.too_long=drop)
+        self.encoding_stats[split]["dropped_from_training"] = len(features) - len(kept)
+        return kept
 
     def setup(self, stage: str | None = None) -> None:
         self.read()
@@ -213,6 +220,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
             if split in self.features:
                 summary[split].update(self.task.summarize_features(split, self.features[split]))
         summary.update(self.task.summary())
+        summary.update(self.extra_summary)
         summary["unseen_labels"] = {k: list(v.unseen) for k, v in self.vocabs.items() if v.unseen}
         return summary
 

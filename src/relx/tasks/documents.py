@@ -339,6 +339,10 @@ class DocumentRETask(Task[Document]):
             return None
         return "no training facts (no training split read, none stored in the checkpoint): ign_f1 equals f1"
 
+    def passages(self, example: Document) -> list[list[str]]:
+        """The document's words, as one passage."""
+        return [list(example.words)]
+
     def build_vocabs(self, data_dir: Path, train: list[Document]) -> dict[str, LabelVocab]:
         self._data_dir = data_dir
         return {"pair": LabelVocab([NA, *self.relations()])}

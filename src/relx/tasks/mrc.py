@@ -36,6 +36,7 @@ from relx.data.mrc import (
     read_selection,
     read_squad,
 )
+from relx.data.text import text_words
 from relx.data.vocab import LabelVocab
 from relx.errors import ConfigError, DataFormatError
 from relx.io import write_json_atomic
@@ -163,6 +164,10 @@ class SpanQATask(Task[QAExample]):
 
     def build_vocabs(self, data_dir: Path, train: list[QAExample]) -> dict[str, LabelVocab]:
         return {"span": LabelVocab(["start", "end"])}
+
+    def passages(self, example: QAExample) -> list[list[str]]:
+        """The context and the question, as words (every CJK character one)."""
+        return [text_words(example.context), text_words(example.question)]
 
     # ---- encoding --------------------------------------------------------------------------------
     def fingerprint(self) -> Any:
@@ -336,6 +341,12 @@ class ChoiceTask(Task[ChoiceExample]):
 
     def build_vocabs(self, data_dir: Path, train: list[ChoiceExample]) -> dict[str, LabelVocab]:
         return {"choice": LabelVocab([str(i) for i in range(MAX_CHOICES)])}
+
+    def passages(self, example: ChoiceExample) -> list[list[str]]:
+        """The passage (C3), the question and each candidate (answers; paragraphs of context selection), as
+        words (every CJK character one)."""
+        texts = [example.passage, example.question, *example.candidates]
+        return [text_words(text) for text in texts if text.strip()]
 
     def columns(self, examples: list[ChoiceExample], split: str) -> dict[str, list[Any]]:
         for ex in examples:

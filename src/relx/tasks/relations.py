@@ -1,9 +1,12 @@
 """Sentence-level relation classification: SemEval-2010 Task 8 and KLUE-RE.
 
 Entities are marked in the text by a configurable scheme (``relx.data.markers``). Inputs longer than
-``max_length`` are windowed around the two (marked) entities, so truncation never cuts an entity; an
-example whose entities lie too far apart for any window is counted (``unfit_examples``), left out of
-training, and at evaluation predicted as the negative class (``Other`` / ``no_relation``) and scored.
+``max_length`` (``data.too_long``): ``window`` (default) keeps a window around the two (marked) entities, so
+truncation never cuts an entity; ``truncate`` keeps the first ``max_length`` tokens; ``drop`` leaves them out
+of training (counted as ``dropped_from_training``) and windows them in every other split, so that every
+dev/test example is still scored. An example whose entities do not both fit in what is kept (too far apart
+for any window, or past the cut) is counted (``unfit_examples``), left out of training, and at evaluation
+predicted as the negative class (``Other`` / ``no_relation``) and scored.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from relx.data.relations import (
     read_relation_labels,
     read_semeval,
 )
+from relx.data.text import text_words
 from relx.data.vocab import LabelVocab
 from relx.encoders.windows import sequence_specials
 from relx.errors import ConfigError, DataFormatError
@@ -86,6 +90,14 @@ def _token_span(offsets: list[tuple[int, int]], start: int, end: int) -> tuple[i
     return i, i
 
 
+def _truncation(length: int, lo: int, hi: int, room: int) -> tuple[int, int, bool]:
+    """``(start, end, fits)`` of ``data.too_long=truncate``: the first ``room`` tokens; ``fits`` when tokens
+    ``lo..hi`` (both entities with their markers) are among them."""
+    if length <= room:
+        return 0, length, True
+    return 0, room, hi < room
+
+
 def _window(length: int, lo: int, hi: int, room: int) -> tuple[int, int, bool]:
     """``(start, end, fits)``: the ``room`` tokens of a ``length``-token text to keep so that tokens
     ``lo..hi`` (both entities with their markers) are inside, centred where the text allows; when they
@@ -112,6 +124,7 @@ class RelationTask(Task[RelationExample]):
     input_format = "relations"
     marks_entities = True
     encoding_version = 1
+    too_long_choices = ("window", "truncate", "drop")
 
     def __init__(
         self,
@@ -152,6 +165,10 @@ class RelationTask(Task[RelationExample]):
     def without_labels(self, example: RelationExample) -> RelationExample:
         return RelationExample(example.id, example.text, example.e1, example.e2, None, example.source)
 
+    def passages(self, example: RelationExample) -> list[list[str]]:
+        """The sentence (entity markers are not part of its text), as words."""
+        return [text_words(example.text)]
+
     # ---- vocabularies and tokens -----------------------------------------------------------------
     def relation_labels(self, data_dir: Path) -> list[str]:
         """The relation classes: ``label_file`` when the data directory has it, else ``default_labels``."""
@@ -182,7 +199,7 @@ class RelationTask(Task[RelationExample]):
 
     # ---- encoding --------------------------------------------------------------------------------
     def fingerprint(self) -> Any:
-        return [self.marker, self.negative_label]
+        return [self.marker, self.negative_label, self.settings.too_long == "truncate"]
 
     def _marked(self, ex: RelationExample) -> tuple[str, MarkedSpan, MarkedSpan]:
         """The marked text and entity spans; an entity type unseen in training gets the untyped marker."""
@@ -216,11 +233,13 @@ class RelationTask(Task[RelationExample]):
 
     def encode(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         """Tokenise the marked texts and keep a window of ``max_length`` tokens (the tokenizer's own
-        specials included) around both entities; ``e1_span``/``e2_span`` are inclusive subword positions in
-        the kept row, clamped into it when an entity was cut (``fits`` false)."""
+        specials included) around both entities (``data.too_long=truncate``: the first ``max_length``);
+        ``e1_span``/``e2_span`` are inclusive subword positions in the kept row, clamped into it when an entity
+        was cut (``fits`` false); ``windowed``: the text was longer than ``max_length``."""
         # Read from the tokenizer here, not in attach: the entity markers are added after attaching.
         before, after = sequence_specials(self.tokenizer)
         room = self.settings.max_length - len(before) - len(after)
+        keep = _truncation if self.settings.too_long == "truncate" else _window
         enc = self.tokenizer(batch["text"], add_special_tokens=False, return_offsets_mapping=True)
         out: dict[str, list[Any]] = {"input_ids": [], "e1_span": [], "e2_span": [], "fits": [], "windowed": []}
         for ids, offsets, c1, c2 in zip(
@@ -228,7 +247,7 @@ class RelationTask(Task[RelationExample]):
         ):
             spans = [_token_span(offsets, c[0], c[1]) for c in (c1, c2)]
             outer = [_token_span(offsets, c[2], c[3]) for c in (c1, c2)]
-            start, end, fits = _window(len(ids), min(o[0] for o in outer), max(o[1] for o in outer), room)
+            start, end, fits = keep(len(ids), min(o[0] for o in outer), max(o[1] for o in outer), room)
             first, last = len(before), len(before) + (end - start) - 1
             out["input_ids"].append([*before, *ids[start:end], *after])
             out["e1_span"].append([min(max(first + p - start, first), last) for p in spans[0]])
@@ -241,7 +260,18 @@ class RelationTask(Task[RelationExample]):
         return {"windowed_examples": sum(features["windowed"]), "unfit_examples": sum(not f for f in features["fits"])}
 
     def keep_for_training(self, features: datasets.Dataset) -> datasets.Dataset:
+        """Training examples whose entities fit; under ``data.too_long=drop`` also only those not longer than
+        ``max_length`` (the DataModule counts what is left out as ``dropped_from_training``)."""
+        if self.settings.too_long == "drop":
+            return features.filter(
+                lambda fits, windowed: fits and not windowed,
+                input_columns=["fits", "windowed"],
+                desc="dropping training examples longer than max_length",
+            )
         return features.filter(lambda f: f, input_columns="fits", desc="dropping unfit training examples")
+
+    def summary(self) -> dict[str, Any]:
+        return {"too_long": self.settings.too_long}
 
     def collator(self) -> RelationCollator:
         return RelationCollator(

@@ -113,6 +113,10 @@ class DependencyTask(Task[DependencyExample]):
     def build_vocabs(self, data_dir: Path, train: list[DependencyExample]) -> dict[str, LabelVocab]:
         return {"tree": LabelVocab.from_labels(r for ex in train for r in ex.rels)}
 
+    def passages(self, example: DependencyExample) -> list[list[str]]:
+        """The sentence's words."""
+        return [list(example.words)]
+
     # ---- encoding ------------------------------------------------------------------------------------
     def columns(self, examples: list[DependencyExample], split: str) -> dict[str, list[Any]]:
         """Words, gold heads and relation ids (relations met outside training are registered as unseen:

