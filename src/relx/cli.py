@@ -98,6 +98,10 @@ def configure_logging() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    if not sys.stderr.isatty():  # tokenising bars in a log file are lines of carriage returns
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
 
 
 def reports_errors(fn: F) -> F:
