@@ -30,8 +30,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from relx.checkpointing import (
     load_exported_model,
     load_relx_checkpoint,
 )
+from relx.encoders.files import plain_attention, quiet_progress
 from relx.errors import ConfigError
 from relx.io import UMASK, write_text_atomic
 from relx.multitask import checkpoint_of_task
@@ -100,10 +100,10 @@ def export(
     try:
         os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp's 0700 would make a shared model directory private
         encoder_dir = tmp / EXPORT_ENCODER
-        with _quiet_progress():
+        with quiet_progress():
             model.save_pretrained(encoder_dir)
         tokenizer.save_pretrained(encoder_dir)
-        _plain_attention(encoder_dir / "config.json")
+        plain_attention(encoder_dir / "config.json")
         state = checkpoint["state_dict"]
         in_encoder = _encoder_keys(encoder_dir, prefix)
         heads = {k: v.detach().contiguous().clone() for k, v in state.items() if k not in in_encoder}
@@ -146,33 +146,6 @@ def _check_output(output: Path, ckpt_path: Path, overwrite: bool) -> None:
         raise ConfigError(f"output={output}: cannot create {output.parent}: {err.strerror or err}") from None
     if not os.access(output.parent, os.W_OK | os.X_OK) or (output.is_dir() and not os.access(output, os.W_OK)):
         raise ConfigError(f"output={output}: not writable")
-
-
-@contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """No "Writing model shards" progress bar from ``save_pretrained`` (restored afterwards)."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
-
-
-def _plain_attention(config_file: Path) -> None:
-    """Drop an attention implementation only relx registers (``encoder.attention=capture``) from the saved
-    config, so that plain ``transformers`` loads the encoder with its default."""
-    from relx.encoders.attention import CAPTURE
-
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    keys = [k for k in ("attn_implementation", "_attn_implementation") if config.get(k) == CAPTURE]
-    if keys:
-        for key in keys:
-            del config[key]
-        write_text_atomic(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _encoder_keys(encoder_dir: Path, prefix: str) -> set[str]:

@@ -74,10 +74,10 @@ def save_encoder_dir(encoder: Encoder, tokenizer: PreTrainedTokenizerBase, direc
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
     try:
-        with _quiet_progress():
+        with quiet_progress():
             encoder.model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        _plain_attention(tmp / "config.json")
+        plain_attention(tmp / "config.json")
         for path in [tmp, *tmp.rglob("*")]:  # mkdtemp and safetensors write 0600/0700: make it shareable
             os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~UMASK)
         old = None
@@ -98,7 +98,7 @@ def save_encoder_dir(encoder: Encoder, tokenizer: PreTrainedTokenizerBase, direc
 
 
 @contextmanager
-def _quiet_progress() -> Iterator[None]:
+def quiet_progress() -> Iterator[None]:
     """No "Writing model shards" progress bar from ``save_pretrained`` (restored afterwards)."""
     from transformers.utils import logging as hf_logging
 
@@ -111,7 +111,7 @@ def _quiet_progress() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _plain_attention(config_file: Path) -> None:
+def plain_attention(config_file: Path) -> None:
     """Drop an attention implementation only relx registers (``encoder.attention=capture``) from the saved
     config, so that plain ``transformers`` loads the encoder with its default."""
     config = json.loads(config_file.read_text(encoding="utf-8"))
