@@ -9,7 +9,7 @@ without spaces, so a "word" there is a character, as BERT-family tokenizers spli
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from transformers import PreTrainedTokenizerBase
 
@@ -27,23 +27,27 @@ def is_cjk(char: str) -> bool:
     return any(low <= code <= high for low, high in CJK_RANGES)
 
 
+def _split_off(word: str, own_word: Callable[[str], bool]) -> list[str]:
+    """``word`` cut so that each character for which ``own_word`` holds is a word of its own."""
+    pieces: list[str] = []
+    run = ""
+    for char in word:
+        if own_word(char):
+            if run:
+                pieces.append(run)
+                run = ""
+            pieces.append(char)
+        else:
+            run += char
+    if run:
+        pieces.append(run)
+    return pieces
+
+
 def split_cjk(words: Iterable[str]) -> list[str]:
     """``words`` with every CJK character split off as a word of its own (``'BERT模型'`` -> ``BERT``, ``模``,
     ``型``); other characters stay in their words."""
-    out: list[str] = []
-    for word in words:
-        run = ""
-        for char in word:
-            if is_cjk(char):
-                if run:
-                    out.append(run)
-                    run = ""
-                out.append(char)
-            else:
-                run += char
-        if run:
-            out.append(run)
-    return out
+    return [piece for word in words for piece in _split_off(word, is_cjk)]
 
 
 def is_punctuation(char: str) -> bool:
@@ -56,20 +60,7 @@ def is_punctuation(char: str) -> bool:
 
 def text_words(text: str) -> list[str]:
     """Raw text as words: split at whitespace, punctuation and every CJK character a word of its own."""
-    words: list[str] = []
-    for chunk in text.split():
-        run = ""
-        for char in chunk:
-            if is_cjk(char) or is_punctuation(char):
-                if run:
-                    words.append(run)
-                    run = ""
-                words.append(char)
-            else:
-                run += char
-        if run:
-            words.append(run)
-    return words
+    return [piece for chunk in text.split() for piece in _split_off(chunk, lambda c: is_cjk(c) or is_punctuation(c))]
 
 
 def unique_passages(passages: Iterable[Sequence[str]]) -> list[list[str]]:
