@@ -3,6 +3,7 @@ and the relx.report commands built on it: ``--seeds`` groups and ``--compare RUN
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -182,11 +183,11 @@ def test_seed_groups_give_mean_sample_sd_and_n(tmp_path: Path, capsys: pytest.Ca
 
 
 # ---- relx.report --compare ----------------------------------------------------------------------------------------
-def semeval_run(root: Path, name: str, predicted: list[str], gold: list[str]) -> Path:
+def semeval_run(root: Path, name: str, predicted: list[str], gold: list[str], split: str = "test") -> Path:
     d = root / name
     d.mkdir()
-    (d / "predictions_test.txt").write_text("".join(f"{i}\t{p}\n" for i, p in enumerate(predicted, start=1)))
-    (d / "answer_key_test.txt").write_text("".join(f"{i}\t{g}\n" for i, g in enumerate(gold, start=1)))
+    (d / f"predictions_{split}.txt").write_text("".join(f"{i}\t{p}\n" for i, p in enumerate(predicted, start=1)))
+    (d / f"answer_key_{split}.txt").write_text("".join(f"{i}\t{g}\n" for i, g in enumerate(gold, start=1)))
     return d
 
 
@@ -206,6 +207,39 @@ def test_compare_scores_semeval_runs_with_the_official_metric(
     assert printed.startswith("SemEval-2010 Task 8 official macro-F1 on test (64 sentences)\n")
     assert f"B - A  {result.diff:+.4f}  95% CI [{result.low:+.4f}, {result.high:+.4f}]" in printed
     assert "p = 0.0050  (approximate randomisation, two-sided, 200 shuffles)" in printed
+
+
+def test_seed_groups_are_tested_against_the_baseline_seed_by_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dev-only sweep (no test predictions: ``--split auto`` takes the dev files): the baseline's runs are
+    perfect, ``head=sequence``'s seed-1 run is the weak one and its seed-2 run equals the baseline."""
+    gold = SEMEVAL_GOLD * 8
+    runs = [("rbert", "1", gold), ("sequence", "1", SEMEVAL_PRED * 8), ("rbert", "2", gold), ("sequence", "2", gold)]
+    for i, (head, seed, predicted) in enumerate(runs):
+        d = semeval_run(tmp_path, str(i), predicted, gold, split="validation")
+        (d / ".hydra").mkdir()
+        (d / ".hydra" / "overrides.yaml").write_text(f"- task=semeval\n- head={head}\n- seed={seed}\n")
+        (d / "metrics.json").write_text(json.dumps({"val/f1": 1.0}))
+    weak = semeval_official_scores(SEMEVAL_PRED, SEMEVAL_GOLD)["f1"]
+
+    main([str(tmp_path), "--seeds", "--baseline", "head=rbert", "--resamples", "200"])
+    printed = capsys.readouterr().out
+    assert "against the baseline (head=rbert), seed by seed:" in printed
+    header, seed1, seed2 = csv.reader((tmp_path / "significance.csv").read_text().splitlines())
+    assert header == ["run", "seed", "metric", "baseline", "score", "diff", "95% CI", "p"]
+    assert seed1[6].startswith("[-") and seed2[6] == "[+0.0000, +0.0000]"
+    assert seed1[:3] == ["task=semeval head=sequence", "1", "SemEval-2010 Task 8 official macro-F1 (validation)"]
+    assert float(seed1[4]) == pytest.approx(weak) and float(seed1[5]) == pytest.approx(weak - 1.0)
+    assert float(seed1[-1]) == pytest.approx(1 / 201)  # every resampled difference favours the baseline
+    assert seed2[1] == "2" and float(seed2[5]) == 0.0 and float(seed2[-1]) == 1.0  # identical systems
+    assert (tmp_path / "significance.md").is_file() and "95\\% CI" in (tmp_path / "significance.tex").read_text()
+
+    with pytest.raises(SystemExit, match="--baseline 'task=semeval' matches 2 seed groups"):
+        main([str(tmp_path), "--seeds", "--baseline", "task=semeval"])
+    with pytest.raises(SystemExit) as usage:
+        main([str(tmp_path), "--baseline", "head=rbert"])
+    assert usage.value.code == 2 and "--baseline needs --seeds" in capsys.readouterr().err
 
 
 def test_compare_scores_ner_runs_with_seqeval(tmp_path: Path) -> None:

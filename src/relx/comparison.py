@@ -1,7 +1,7 @@
 """Comparing two runs: is RUN_B's score on a split significantly different from RUN_A's?
 
-``python -m relx.report --compare RUN_A RUN_B [--split test] [--resamples 1000] [--seed 0]``. Both runs'
-official prediction files of the split are read and scored with the field's own metric, per item
+``python -m relx.report --compare RUN_A RUN_B [--split auto|test|validation] [--resamples 1000] [--seed 0]``.
+Both runs' official prediction files of the split are read and scored with the field's own metric, per item
 (sentence), and ``relx.significance`` gives the difference B - A with its 95 % paired-bootstrap
 confidence interval and the two-sided p-value of an approximate randomisation test. The files the run
 wrote decide the family:
@@ -172,15 +172,23 @@ def _first_difference(a: list[Any], b: list[Any]) -> str:
     return f"item {index + 1} differs"
 
 
+def _auto_split(*runs: Path) -> str:
+    """``test`` when a run wrote official test predictions, else ``validation`` (a dev-only run)."""
+    return "test" if any(any(run.glob("predictions_test.*")) for run in runs) else "validation"
+
+
 def compare(
-    run_a: str | Path, run_b: str | Path, split: str = "test", resamples: int = 1000, seed: int = 0
+    run_a: str | Path, run_b: str | Path, split: str = "auto", resamples: int = 1000, seed: int = 0
 ) -> Comparison:
-    """Score two runs' official predictions of ``split`` per item and test their difference (module docstring)."""
+    """Score two runs' official predictions of ``split`` per item and test their difference (module docstring);
+    ``split="auto"``: the test split when either run has its predictions, else the dev split."""
     from relx import significance as sig
 
     if resamples < 1:
         raise RelxError(f"--resamples must be positive, not {resamples}")
     dir_a, dir_b = Path(run_a), Path(run_b)
+    if split == "auto":
+        split = _auto_split(dir_a, dir_b)
     family_a, family_b = _family(dir_a, split), _family(dir_b, split)
     if family_a != family_b:
         raise RelxError(

@@ -23,7 +23,15 @@ A run scored with several decoders after training (``evaluation.decoders=[mst,gr
 their plain names, so one training fills a row per decoder. A run's ``best_epoch`` (from its
 ``data_summary.json``: the epoch, counted from 1, whose validation gave the best checkpoint) is a column too.
 
+``--seeds --baseline "OVERRIDES"``: also test every other group against the baseline group (the one group
+whose overrides include every one of OVERRIDES, e.g. ``"head=rbert head.entity_fc=split"``), seed by seed:
+the two runs of a seed are compared on their official prediction files of ``--split`` as ``--compare``
+does (B - A, its 95 % paired-bootstrap interval, the approximate-randomisation p-value). The table is
+printed after the seed table and written as ``significance.md``, ``.csv`` and ``.tex``. Pairs are made per
+seed because a carved dev split depends on the seed: both runs of a pair scored the same sentences.
+
 ``python -m relx.report --compare RUN_A RUN_B``: the significance of two runs' difference (``relx.comparison``).
+``--split auto`` (the default) compares the test predictions when a run wrote some, else the dev ones.
 """
 
 from __future__ import annotations
@@ -219,6 +227,47 @@ def seed_groups(
     return [*keys, "seeds", *columns[len(keys) :]], out
 
 
+def _runs_by_group(root: Path) -> dict[str, dict[str, Path]]:
+    """{seed group: {seed: run directory}} of every run under ``root`` that has a seed."""
+    groups: dict[str, dict[str, Path]] = {}
+    for path in _metric_files(root):
+        group, seed = _seed_group(path.parent, root)
+        if seed is not None:
+            groups.setdefault(group, {})[seed] = path.parent
+    return groups
+
+
+def baseline_tests(
+    root: str | Path, baseline: str, split: str = "auto", resamples: int = 1000, seed: int = 0
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """(columns, rows): one row per (group, seed) testing the group's run against the baseline group's run
+    of the same seed (module docstring, ``--baseline``); ``diff`` is the run's score minus the baseline's."""
+    groups = _runs_by_group(Path(root))
+    wanted = set(baseline.split())
+    matches = [group for group in groups if wanted <= set(group.split())]
+    if len(matches) != 1:
+        known = "; ".join(groups) or "none with a seed"
+        raise RelxError(f"--baseline {baseline!r} matches {len(matches)} seed groups (need 1); the groups: {known}")
+    base = groups[matches[0]]
+    rows: list[dict[str, Any]] = []
+    for group, runs in groups.items():
+        if group == matches[0]:
+            continue
+        for run_seed in sorted(base.keys() & runs.keys(), key=_natural_text):
+            c = compare(base[run_seed], runs[run_seed], split, resamples, seed)
+            rows.append({
+                "run": group, "seed": run_seed, "metric": f"{c.metric} ({c.split})", "baseline": c.score_a,
+                "score": c.score_b, "diff": c.diff, "95% CI": f"[{c.low:+.4f}, {c.high:+.4f}]", "p": c.p_value,
+            })  # fmt: skip
+    if not rows:
+        raise RelxError(f"no other seed group shares a seed with the baseline {matches[0]!r}")
+    return ["run", "seed", "metric", "baseline", "score", "diff", "95% CI", "p"], rows
+
+
+def _natural_text(text: str) -> list[int | str]:
+    return _natural(Path(text))
+
+
 # ---- output formats ------------------------------------------------------------------------------------------
 def _cell(value: Any) -> str:
     if isinstance(value, float):
@@ -279,7 +328,7 @@ def to_latex(columns: list[str], rows: list[dict[str, Any]]) -> str:
             return f"{value.mean:.4f}{spread} (n={value.n})"
         return latex_escape(_cell(value))
 
-    text = {"run", "task", "decoder", "seeds"}
+    text = {"run", "task", "decoder", "seeds", "seed", "metric", "95% CI"}
     spec = "".join("l" if c in text else "r" for c in columns)
     lines = [f"\\begin{{tabular}}{{{spec}}}", "\\hline", " & ".join(latex_escape(c) for c in columns) + " \\\\"]
     lines.append("\\hline")
@@ -307,20 +356,32 @@ def plot_metric(root: Path, rows: list[dict[str, Any]], metric: str) -> Path:
     return path
 
 
+def _write_tables(root: Path, name: str, columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """``<name>.md``, ``.csv`` and ``.tex`` in ``root``; returns the markdown."""
+    markdown = to_markdown(columns, rows)
+    write_text_atomic(root / f"{name}.md", markdown)
+    write_text_atomic(root / f"{name}.csv", to_csv(columns, rows))
+    write_text_atomic(root / f"{name}.tex", to_latex(columns, rows))
+    return markdown
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", nargs="?", help="a multirun directory (or any directory holding run directories)")
     parser.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
     parser.add_argument("--by-task", action="store_true", help="one row per run and task (multi-task runs)")
     parser.add_argument("--seeds", action="store_true", help="one row per group of runs differing only in seed")
+    parser.add_argument("--baseline", metavar="OVERRIDES", help="--seeds: test every group against this one")
     parser.add_argument("--plot", metavar="METRIC", help="also draw METRIC across the runs: report_<METRIC>.png")
     parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="test RUN_B against RUN_A")
-    parser.add_argument("--split", default="test", help="--compare: the split whose predictions to compare")
-    parser.add_argument("--resamples", type=int, default=1000, help="--compare: bootstrap resamples and shuffles")
-    parser.add_argument("--seed", type=int, default=0, help="--compare: random seed of the resampling")
+    parser.add_argument("--split", default="auto", help="the split whose predictions to compare (auto: test if any)")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples and shuffles")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the resampling")
     args = parser.parse_args(argv)
     if (args.root is None) == (args.compare is None):
         parser.error("give either DIR (a table of runs) or --compare RUN_A RUN_B")
+    if args.baseline and not args.seeds:
+        parser.error("--baseline needs --seeds (it pairs the runs of each seed)")
     try:
         if args.compare:
             run_a, run_b = args.compare
@@ -328,13 +389,18 @@ def main(argv: list[str] | None = None) -> None:
             return
         tabulate = seed_groups if args.seeds else collect
         columns, rows = tabulate(args.root, args.metrics.split(",") if args.metrics else None, args.by_task)
+        tests = (
+            baseline_tests(args.root, args.baseline, args.split, args.resamples, args.seed) if args.baseline else None
+        )
     except RelxError as err:
         raise SystemExit(f"relx: error: {err}") from err
-    markdown = to_markdown(columns, rows)
-    write_text_atomic(Path(args.root) / "report.md", markdown)
-    write_text_atomic(Path(args.root) / "report.csv", to_csv(columns, rows))
-    write_text_atomic(Path(args.root) / "report.tex", to_latex(columns, rows))
-    print(markdown, end="")
+    print(_write_tables(Path(args.root), "report", columns, rows), end="")
+    if tests:
+        print(
+            f"\nagainst the baseline ({args.baseline}), seed by seed:\n"
+            + _write_tables(Path(args.root), "significance", *tests),
+            end="",
+        )
     if args.plot:
         path = plot_metric(Path(args.root), rows, args.plot)
         print(f"{args.plot} across the runs: {path}")
