@@ -147,7 +147,8 @@ def main() -> None:
     for name, s in result["variants"].items():
         print(f"{args.task} {name:12s} {metric} {s['mean']:.2f} ± {s['sd']:.2f} (n={s['n']})")
     for name, per_seed in tests.items():
-        ps = ", ".join(f"seed {seed}: {t['diff']:+.2f} (p={t['p']:.4f})" for seed, t in zip(args.seeds, per_seed, strict=True))
+        pairs = zip(args.seeds, per_seed, strict=True)
+        ps = ", ".join(f"seed {seed}: {t['diff']:+.2f} (p={t['p']:.4f})" for seed, t in pairs)
         print(f"{args.task} {name}: {ps}")
 
 

@@ -66,3 +66,30 @@ def test_small_evaluation_sets_still_give_every_rank_a_batch(monkeypatch: pytest
         assert len(batches) == len(s) == 1
         seen += batches[0]
     assert sorted(seen) == [0, 1, 2, 3]
+
+
+def test_a_resumed_epoch_skips_the_batches_already_trained_on_once() -> None:
+    from relx.data.mixing import MixedBatchSampler
+
+    lengths = [(i * 37) % 23 + 1 for i in range(100)]
+    plain = LengthGroupedBatchSampler(lengths, 8, shuffle=True, seed=5)
+    plain.set_epoch(2)
+    whole = list(plain)
+    plain.resume_at(epoch=2, batches_done=5)
+    assert list(plain) == whole[5:]  # the rest of epoch 2, exactly
+    assert list(plain) == whole  # once: a later pass over the epoch is whole
+    plain.resume_at(epoch=1, batches_done=5)
+    assert list(plain) == whole  # a checkpoint of another epoch skips nothing here
+
+    def mixed() -> MixedBatchSampler:
+        samplers = {
+            k: LengthGroupedBatchSampler(lengths[:n], 8, shuffle=True, seed=5) for k, n in (("a", 40), ("b", 100))
+        }
+        return MixedBatchSampler(samplers, {"a": 0, "b": 40}, True, {"a": 0.3, "b": 0.7}, steps=20, seed=5)
+
+    straight = mixed()
+    straight.set_epoch(1)
+    resumed = mixed()
+    resumed.set_epoch(1)
+    resumed.resume_at(epoch=1, batches_done=7)
+    assert list(resumed) == list(straight)[7:]

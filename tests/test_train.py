@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -122,6 +125,46 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path: Path) -> Non
     a = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+class SignalAfter(L.Callback):
+    """Sends this process SIGTERM after the batch that makes global step ``step``; relx's signal stop then
+    saves ``last.ckpt`` at that batch boundary, in the middle of an epoch."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize("task", ["mit_movie", "multitask"])
+def test_a_run_stopped_mid_epoch_resumes_exactly(tmp_path: Path, task: str) -> None:
+    """The resumed epoch trains on exactly the batches the stopped one had left (not on its first ones
+    again): the final weights and metrics equal an uninterrupted run's, and Lightning has no reason to warn."""
+    common = [
+        "encoder=tiny", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+        "trainer.early_stopping_patience=0", "data.batch_size=4", "write_predictions=false",
+    ]  # fmt: skip
+    if task == "multitask":  # five steps an epoch, drawn from two tasks
+        cfg = compose_config(["+experiment=multitask", "multitask.epoch=5", *common])
+    else:
+        cfg = compose_config(["task=mit_movie", "head=token", "trainer.limit_train_batches=5", *common])
+    straight = train(cfg, tmp_path / "straight")
+    with pytest.raises(SystemExit) as stopped:
+        train(cfg, tmp_path / "resumed", extra_callbacks=[SignalAfter(step=7)])  # epoch 1, batch 2 of 5
+    assert stopped.value.code == 128 + signal.SIGTERM
+    saved = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] in (7, 8) and saved["epoch"] == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = train(cfg, tmp_path / "resumed")
+    assert not [w for w in caught if "not resumable" in str(w.message)]
+    assert resumed == pytest.approx(straight, abs=1e-6)
+    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
 def new_atis_split(tmp_path: Path) -> Path:

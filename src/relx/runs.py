@@ -51,6 +51,7 @@ from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolu
 from relx.stopping import StopOnSignal
 from relx.tasks.datamodule import TaskDataModule
 from relx.tasks.mixture import MultiTaskDataModule
+from relx.tasks.resumable import RestoreLoaderPosition
 from relx.tasks.vocabulary import extend_vocabulary, restore_vocabulary
 from relx.version import __version__
 
@@ -137,7 +138,8 @@ def train(cfg: dict[str, Any], run_dir: str | Path, extra_callbacks: list[Any] |
             if resume_from is None:
                 start_over(run_dir)
         try:
-            return _fit_and_evaluate(cfg, run_dir, resume_from, [StopOnSignal(guard), *(extra_callbacks or [])], guard)
+            callbacks = [StopOnSignal(guard), RestoreLoaderPosition(), *(extra_callbacks or [])]
+            return _fit_and_evaluate(cfg, run_dir, resume_from, callbacks, guard)
         except SIGTERMException:  # Lightning's graceful stop (a SystemExit with status 0)
             raise guard.interrupted(signal.SIGTERM) from None
         finally:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from relx.data.sampler import EpochForwarder
+from relx.data.sampler import EpochForwarder, MidEpochResume
 
 SCHEDULES = ("proportional", "smoothed", "uniform", "round_robin")
 PASSES_PER_EPOCH = 1_000_000  # a source's sampler epochs reserved per mixed epoch (passes of a small source)
@@ -59,7 +59,7 @@ def steps_per_epoch(batches: Mapping[str, int], epoch: str | int) -> int:
     raise ValueError(f"epoch must be one of {', '.join(EPOCHS)} or a number of steps, not {epoch!r}")
 
 
-class MixedBatchSampler(Sampler[list[int]]):
+class MixedBatchSampler(MidEpochResume, Sampler[list[int]]):
     """Batches of one source at a time, as indices into a ``MixedDataset`` of the same sources.
 
     ``samplers``: each source's batch sampler (``set_epoch``-able, already sharded for this rank);
@@ -124,10 +124,13 @@ class MixedBatchSampler(Sampler[list[int]]):
                     yield [offset + i for i in batch]
             return
         streams = {name: self._passes(name) for name in self.names}
-        for name in self.sources():
-            batch = next(streams[name], None)
-            if batch is not None:
-                yield [self.offsets[name] + i for i in batch]
+        batches = (
+            [self.offsets[name] + i for i in batch]
+            for name in self.sources()
+            if (batch := next(streams[name], None)) is not None
+        )
+        # a resumed epoch draws its first batches again (the streams depend on them), unused
+        yield from itertools.islice(batches, self._batches_to_skip(), None)
 
     def __len__(self) -> int:
         if self.shuffle:

@@ -32,7 +32,25 @@ class EpochForwarder:
         self.owner.set_epoch(epoch)
 
 
-class LengthGroupedBatchSampler(Sampler[list[int]]):
+class MidEpochResume:
+    """For training batch samplers whose order depends only on (seed, epoch): ``resume_at(epoch, done)`` makes
+    the next pass over ``epoch`` skip its first ``done`` batches, so a run resumed from a checkpoint taken
+    mid-epoch (a signal, a crash after ``last.ckpt``) trains on exactly the rest of that epoch, not on its
+    first batches again."""
+
+    epoch: int
+    _resume: tuple[int, int] | None = None
+
+    def resume_at(self, epoch: int, batches_done: int) -> None:
+        self._resume = (epoch, batches_done)
+
+    def _batches_to_skip(self) -> int:
+        """The batches this pass skips (once: a later pass over the same epoch is whole)."""
+        resume, self._resume = self._resume, None
+        return resume[1] if resume is not None and resume[0] == self.epoch else 0
+
+
+class LengthGroupedBatchSampler(MidEpochResume, Sampler[list[int]]):
     """Yields lists of indices whose lengths are close.
 
     Training (``shuffle=True``): indices are shuffled with ``seed + epoch``, cut into mega-batches of
@@ -96,7 +114,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         if world > 1 and self.shuffle and batches:
             total = math.ceil(len(batches) / world) * world
             batches = batches + batches[: total - len(batches)]
-        yield from batches[rank::world]
+        yield from batches[rank::world][self._batches_to_skip() :]
 
     def __len__(self) -> int:
         rank, world = _rank_and_world() if self.shard else (0, 1)

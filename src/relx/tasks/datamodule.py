@@ -27,6 +27,7 @@ from relx.data.splits import take_fraction
 from relx.data.vocab import LabelVocab
 from relx.errors import DataFormatError
 from relx.tasks.base import Task
+from relx.tasks.resumable import ResumableDataLoader, trained_batches_in_epoch
 
 log = logging.getLogger(__name__)
 
@@ -236,13 +237,15 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         if not self.settings.length_grouping and shuffle:
             lengths = [0] * len(lengths)  # one length: plain shuffling
         sampler = LengthGroupedBatchSampler(lengths, batch_size, shuffle=shuffle, seed=self.settings.seed, shard=shard)
-        return DataLoader(
-            features,  # type: ignore[arg-type]
-            batch_sampler=sampler,
-            collate_fn=self.task.collator(),
-            num_workers=self.settings.num_workers,
-            persistent_workers=self.settings.num_workers > 0,
-        )
+        options: dict[str, Any] = {
+            "batch_sampler": sampler,
+            "collate_fn": self.task.collator(),
+            "num_workers": self.settings.num_workers,
+            "persistent_workers": self.settings.num_workers > 0,
+        }
+        if shuffle:  # training: resumable mid-epoch
+            return ResumableDataLoader(features, progress=lambda: trained_batches_in_epoch(self.trainer), **options)
+        return DataLoader(features, **options)  # type: ignore[arg-type]
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)

@@ -23,6 +23,7 @@ from relx.data.mixing import (
 )
 from relx.data.sampler import LengthGroupedBatchSampler
 from relx.tasks.datamodule import TaskDataModule
+from relx.tasks.resumable import ResumableDataLoader, trained_batches_in_epoch
 
 
 @dataclass
@@ -101,13 +102,15 @@ class MultiTaskDataModule(L.LightningDataModule):
             seed=self.seed,
         )
         workers = max(dm.settings.num_workers for dm in self.datamodules.values())
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=SourceCollator({name: self.datamodules[name].task.collator() for name in names}),
-            num_workers=workers,
-            persistent_workers=workers > 0,
-        )
+        options: dict[str, Any] = {
+            "batch_sampler": sampler,
+            "collate_fn": SourceCollator({name: self.datamodules[name].task.collator() for name in names}),
+            "num_workers": workers,
+            "persistent_workers": workers > 0,
+        }
+        if shuffle:  # training: resumable mid-epoch
+            return ResumableDataLoader(dataset, progress=lambda: trained_batches_in_epoch(self.trainer), **options)
+        return DataLoader(dataset, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=True)
