@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
+import torch
 
 from relx.encoders import EncoderSettings, load_encoder, load_tokenizer, resolve_model_name
+from relx.encoders.hf import report_loading
 from relx.errors import EncoderLoadError
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
@@ -86,3 +91,32 @@ def test_missing_hub_model_fails_in_seconds_without_offline_mode(monkeypatch: py
     with pytest.raises(EncoderLoadError, match="could not load the tokenizer of encoder 'no-org/no-such-model'"):
         load_tokenizer(EncoderSettings(name="no-org/no-such-model"))
     assert time.monotonic() - start < 10
+
+
+def test_loading_reports_only_the_weights_that_matter(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A checkpoint's pretraining head and a pooler relx drops are unused by design: no warning, and no
+    transformers LOAD REPORT table. Encoder weights the checkpoint lacks are one line naming them."""
+    from safetensors.torch import load_file, save_file
+
+    tiny = load_encoder(EncoderSettings(pretrained=False, config_overrides=TINY, keep_pooler=True))
+    tiny.model.save_pretrained(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    state["cls.predictions.bias"] = torch.zeros(tiny.model.config.vocab_size)  # a BERT pretraining head
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        load_encoder(EncoderSettings(name=str(tmp_path)))
+    assert not caplog.records
+
+    del state["encoder.layer.1.output.dense.weight"]
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    with caplog.at_level(logging.WARNING):
+        load_encoder(EncoderSettings(name=str(tmp_path)))
+    lost = "encoder.layer.1.output.dense.weight"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"encoder {tmp_path}: 1 weights not in the checkpoint, initialised at random: {lost}"
+    ]
+    unexpected = report_loading("x", {"unexpected_keys": ["pooler.dense.bias", "classifier.weight"]}, keep_pooler=True)
+    assert unexpected == [
+        "encoder x: 2 weights in the checkpoint but unused by the encoder: classifier.weight, pooler.dense.bias"
+    ]

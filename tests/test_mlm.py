@@ -5,6 +5,7 @@ embedding rows, and tiny runs end to end."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,7 @@ def test_mlm_reads_another_tasks_text_through_its_reader() -> None:
 
 
 # ---- tiny runs ---------------------------------------------------------------------------------------------
-def test_mlm_run_with_extend_vocab_writes_a_loadable_encoder(tmp_path: Path) -> None:
+def test_mlm_run_with_extend_vocab_writes_a_loadable_encoder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """``task=mlm encoder.extend_vocab=task`` on the bundled text (English and Chinese): perplexity on dev,
     the [UNK] rate of the training text before and after, the adapted encoder and extended tokenizer in
     ``<run dir>/encoder/``; a checkpoint restores the same tokenizer (same dev perplexity), and a second run
@@ -230,6 +231,26 @@ def test_mlm_run_with_extend_vocab_writes_a_loadable_encoder(tmp_path: Path) -> 
     best = torch.load(summary["best_checkpoint"], weights_only=True)["state_dict"]  # what the run evaluated
     for key, value in saved.model.state_dict().items():
         assert torch.equal(value, best[f"encoder.model.{key}"]), key
+
+    # the trained masked-LM head is in the directory: Hugging Face's masked-LM class and a later task=mlm read it
+    from transformers import AutoModelForMaskedLM
+
+    from relx.encoders.files import pretrained_lm_head
+
+    head = {k.rpartition("heads.mlm.")[2]: v for k, v in best.items() if k.startswith("heads.mlm.")}
+    assert set(head) == {"dense.weight", "dense.bias", "norm.weight", "norm.bias", "bias"}
+    reread = pretrained_lm_head(str(encoder_dir))
+    assert reread.keys() == head.keys() and all(torch.equal(reread[k], head[k]) for k in head)
+    hf_mlm = AutoModelForMaskedLM.from_pretrained(encoder_dir)
+    assert torch.equal(hf_mlm.cls.predictions.transform.dense.weight, head["dense.weight"])
+    assert torch.equal(hf_mlm.cls.predictions.bias, head["bias"])
+    assert torch.equal(
+        hf_mlm.bert.embeddings.word_embeddings.weight, best["encoder.model.embeddings.word_embeddings.weight"]
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        load_encoder(EncoderSettings(name=str(encoder_dir)))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # nothing to say: no LOAD REPORT either
 
     _, restored = evaluate(summary["best_checkpoint"], split="dev", output_dir=tmp_path / "eval")
     assert restored["val/perplexity"] == pytest.approx(metrics["val/perplexity"], rel=1e-5)

@@ -31,6 +31,7 @@ from relx.data.vocab import LabelVocab
 from relx.encoders import load_tokenizer
 from relx.encoders.files import save_encoder_dir
 from relx.errors import ConfigError
+from relx.heads.mlm import MaskedLMHead
 from relx.heads.switching import check_decoder, restore_decoders, switch_decoder
 from relx.interrupts import SignalGuard
 from relx.io import remove_orphan_temp_files, write_json_atomic, write_text_atomic
@@ -264,7 +265,9 @@ def _fit_and_evaluate(
                 datamodule.write_outputs(run_dir, split, predictions)
                 write_plots(datamodule.task, run_dir, split, datamodule.examples[split], predictions)
         if cfg.get("save_encoder"):  # the best checkpoint's encoder (evaluation loaded it) and the run's tokenizer
-            summary["encoder_dir"] = str(save_encoder_dir(module.encoder, datamodule.tokenizer, run_dir / "encoder"))
+            lm_head = next((h.pretrained_weights() for h in module.heads.values() if isinstance(h, MaskedLMHead)), None)
+            encoder_dir = save_encoder_dir(module.encoder, datamodule.tokenizer, run_dir / "encoder", lm_head)
+            summary["encoder_dir"] = str(encoder_dir)
         note = "" if scored_test else "  (no labelled test split in the data: dev metrics only)"
         _write_results(cfg, run_dir, metrics, summary, note)
     return metrics

@@ -7,12 +7,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from transformers import PreTrainedTokenizerBase
 
 from relx.encoders.attention import CAPTURE
@@ -34,6 +35,10 @@ LM_HEAD_NAMES = {
     "lm_head.layer_norm.bias": "norm.bias",
     "lm_head.bias": "bias",
 }
+
+
+# Model types whose masked-LM head is RoBERTa's ``lm_head``; the others are named as BERT's ``cls.predictions``.
+ROBERTA_FAMILY = frozenset({"roberta", "xlm-roberta", "camembert", "roberta-prelayernorm", "xlm-roberta-xl"})
 
 
 def _weight_files(name: str) -> list[Path]:
@@ -65,17 +70,50 @@ def pretrained_lm_head(name: str) -> dict[str, torch.Tensor]:
     return found
 
 
-def save_encoder_dir(encoder: Encoder, tokenizer: PreTrainedTokenizerBase, directory: str | Path) -> Path:
+def _hf_lm_head_names(model_type: str) -> dict[str, str]:
+    """relx's masked-LM head names -> the checkpoint names of the model family (``LM_HEAD_NAMES`` reversed)."""
+    family = "lm_head." if model_type in ROBERTA_FAMILY else "cls.predictions."
+    return {relx: hf for hf, relx in LM_HEAD_NAMES.items() if hf.startswith(family)}
+
+
+def _add_lm_head(directory: Path, model_type: str, lm_head: Mapping[str, torch.Tensor]) -> None:
+    """Store the masked-LM head beside the encoder weights in ``model.safetensors``, under the family's
+    names, so ``AutoModelForMaskedLM.from_pretrained(DIR)`` has the trained head (the decoder is tied to the
+    word embeddings) and a later ``task=mlm`` from the directory continues it (``pretrained_lm_head``)."""
+    names = _hf_lm_head_names(model_type)
+    weights = directory / "model.safetensors"
+    if not weights.is_file():  # a sharded save (large models): the head is its own shard in the index
+        index_path = directory / "model.safetensors.index.json"
+        index = json.loads(index_path.read_text())
+        index["weight_map"].update(dict.fromkeys((names[k] for k in lm_head), "lm_head.safetensors"))
+        save_file({names[k]: v.detach().cpu().contiguous() for k, v in lm_head.items()},
+                  str(directory / "lm_head.safetensors"), metadata={"format": "pt"})  # fmt: skip
+        index_path.write_text(json.dumps(index, indent=2))
+        return
+    state = load_file(str(weights))
+    state.update({names[k]: v.detach().cpu().contiguous() for k, v in lm_head.items()})
+    save_file(state, str(weights), metadata={"format": "pt"})
+
+
+def save_encoder_dir(
+    encoder: Encoder,
+    tokenizer: PreTrainedTokenizerBase,
+    directory: str | Path,
+    lm_head: Mapping[str, torch.Tensor] | None = None,
+) -> Path:
     """Write ``encoder`` and ``tokenizer`` (with every token a run added) as a Hugging Face model directory
     (``config.json``, ``model.safetensors``, the tokenizer files) that ``AutoModel.from_pretrained`` and a relx
-    run with ``encoder.name=DIR`` load. Written beside ``directory`` under a temporary name and renamed into
-    place (an earlier directory there is replaced); returns its absolute path."""
+    run with ``encoder.name=DIR`` load; ``lm_head`` (relx names, ``MaskedLMHead.pretrained_weights``) is stored
+    with it (``_add_lm_head``). Written beside ``directory`` under a temporary name and renamed into place
+    (an earlier directory there is replaced); returns its absolute path."""
     directory = Path(directory).absolute()
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
     try:
         with quiet_progress():
             encoder.model.save_pretrained(tmp, safe_serialization=True)
+        if lm_head:
+            _add_lm_head(tmp, str(encoder.model.config.model_type), lm_head)
         tokenizer.save_pretrained(tmp)
         plain_attention(tmp / "config.json")
         for path in [tmp, *tmp.rglob("*")]:  # mkdtemp and safetensors write 0600/0700: make it shareable

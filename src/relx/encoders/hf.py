@@ -7,8 +7,10 @@ relx works offline), a local directory, a hub id. A model that cannot be loaded 
 
 from __future__ import annotations
 
+import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -35,6 +37,12 @@ def resolve_model_name(name: str) -> str:
     """Path of a bundled model, or ``name`` itself (a local directory or a hub id)."""
     return BUNDLED_MODELS[name]() if name in BUNDLED_MODELS else name
 
+
+log = logging.getLogger(__name__)
+
+# Checkpoint weights an encoder leaves unused by design: the pretraining heads (BERT's ``cls.*``, RoBERTa's
+# ``lm_head.*``; relx's masked-LM head reads them itself) and the pooler, which relx drops (``keep_pooler``).
+UNUSED_BY_DESIGN = ("cls.", "lm_head.", "pooler.")
 
 # Loader options that would import or run code shipped with a model; never accepted from a config.
 UNSAFE_LOAD_KEYS = frozenset({"trust_remote_code", "code_revision", "auto_map", "custom_pipelines"})
@@ -218,6 +226,46 @@ def position_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | 
     return limit
 
 
+def _not_a_load_report(record: logging.LogRecord) -> bool:
+    return "LOAD REPORT" not in record.getMessage()
+
+
+@contextmanager
+def _own_loading_report() -> Iterator[None]:
+    """Hide transformers' LOAD REPORT table (a warning of ``transformers.modeling_utils``), which lists the
+    weights every relx load leaves unused by design; ``report_loading`` says what matters instead. A filter,
+    not a level: transformers runs extra checks (and warns) when that logger's level is raised."""
+    hf_log = logging.getLogger("transformers.modeling_utils")
+    hf_log.addFilter(_not_a_load_report)
+    try:
+        yield
+    finally:
+        hf_log.removeFilter(_not_a_load_report)
+
+
+def report_loading(name: str, info: dict[str, Any], keep_pooler: bool) -> list[str]:
+    """Warn, one line each, about the checkpoint weights that matter: encoder weights the checkpoint lacks
+    (they start at random), weights it has that the encoder does not use (other than ``UNUSED_BY_DESIGN``)
+    and weights whose shapes differ (``config_overrides``). Returns the lines (empty for a clean load)."""
+    ignored = UNUSED_BY_DESIGN if not keep_pooler else tuple(p for p in UNUSED_BY_DESIGN if p != "pooler.")
+    missing = [k for k in info.get("missing_keys", []) if not k.startswith(ignored)]
+    unexpected = [k for k in info.get("unexpected_keys", []) if not k.startswith(ignored)]
+    mismatched = info.get("mismatched_keys", [])
+    resized = [str(item[0]) if isinstance(item, tuple | list) else str(item) for item in mismatched]
+    lines = []
+    for keys, what in (
+        (missing, "not in the checkpoint, initialised at random"),
+        (unexpected, "in the checkpoint but unused by the encoder"),
+        (resized, "of another shape in the checkpoint (encoder.config_overrides), initialised at random"),
+    ):
+        if keys:
+            shown = ", ".join(sorted(keys)[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            lines.append(f"encoder {name}: {len(keys)} weights {what}: {shown}")
+    for line in lines:
+        log.warning(line)
+    return lines
+
+
 def load_encoder(settings: EncoderSettings, tokenizer: PreTrainedTokenizerBase | None = None) -> Encoder:
     """Build the encoder: pretrained weights, or random weights from the (overridden) config. With the
     ``tokenizer``, inputs longer than the model's limit are encoded as windows (``max_window``)."""
@@ -234,11 +282,15 @@ def load_encoder(settings: EncoderSettings, tokenizer: PreTrainedTokenizerBase |
     try:
         if settings.pretrained:
             mismatched = {"ignore_mismatched_sizes": True} if settings.config_overrides else {}
-            model = _from_local_or_hub(
-                settings.name,
-                what,
-                lambda p, **kw: AutoModel.from_pretrained(p, config=config, **mismatched, **attn, **kw),
-            )
+            with _own_loading_report():
+                model, info = _from_local_or_hub(
+                    settings.name,
+                    what,
+                    lambda p, **kw: AutoModel.from_pretrained(
+                        p, config=config, output_loading_info=True, **mismatched, **attn, **kw
+                    ),
+                )
+            report_loading(settings.name, info, settings.keep_pooler)
         else:
             model = AutoModel.from_config(config, **attn, **NO_REMOTE_CODE)
     except (OSError, ValueError) as err:

@@ -79,19 +79,24 @@ class MaskedLMHead(Head):
             self.load_pretrained(pretrained_lm_head(encoder.source))
 
     @torch.no_grad()
+    def pretrained_weights(self) -> dict[str, Tensor]:
+        """The head's weights under relx's names (``load_pretrained``'s input), for an encoder directory."""
+        return {name: value.detach() for name, value in self.named_parameters()}
+
     def load_pretrained(self, weights: Mapping[str, Tensor]) -> None:
         """Copy a checkpoint's masked-LM head (relx names: ``dense.*``, ``norm.*``, ``bias``); a bias for fewer
         tokens than the vocabulary (tokens added since) fills the rest with its mean."""
         own = dict(self.named_parameters())
-        for name, value in weights.items():
-            target = own.get(name)
-            if target is None:
-                continue
-            if name == "bias" and value.shape[0] < target.shape[0]:
-                target[: value.shape[0]] = value.to(target.dtype)
-                target[value.shape[0] :] = value.float().mean().to(target.dtype)
-            elif value.shape == target.shape:
-                target.copy_(value.to(target.dtype))
+        with torch.no_grad():
+            for name, value in weights.items():
+                target = own.get(name)
+                if target is None:
+                    continue
+                if name == "bias" and value.shape[0] < target.shape[0]:
+                    target[: value.shape[0]] = value.to(target.dtype)
+                    target[value.shape[0] :] = value.float().mean().to(target.dtype)
+                elif value.shape == target.shape:
+                    target.copy_(value.to(target.dtype))
 
     def forward(self, encoded: Encoded, batch: MaskedTokens) -> MaskedLMOutput:
         """Logits of the masked positions (``mlm_labels != -100``) only."""
