@@ -4,51 +4,16 @@ PyTorch model gives, on bundled sample batches of different lengths, for every s
 from __future__ import annotations
 
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from helpers import TINY_FAST, compose_config
+from helpers import sample_batch, tiny_model
 from relx.errors import ConfigError
 
 ATOL = 1e-4
-
-
-@cache
-def sample_data(task: str, *overrides: str) -> Any:
-    """The read DataModule of a task's bundled sample (its label vocabularies: the model's sizes), once."""
-    from relx.build import build_datamodule, build_tokenizer
-
-    cfg = compose_config([f"task={task}", *TINY_FAST, *overrides])
-    return build_datamodule(cfg, build_tokenizer(cfg), splits=("train", "validation"))
-
-
-@cache
-def tiny_model(task: str, head: str, *overrides: str) -> tuple[dict[str, Any], Any, Any]:
-    """(config, module in eval mode with random tiny weights, the sample's DataModule), built once."""
-    from relx.build import build_module
-
-    cfg = compose_config([f"task={task}", f"head={head}", *TINY_FAST, *overrides])
-    datamodule = sample_data(task, *overrides)
-    torch.manual_seed(0)
-    module = build_module(cfg, datamodule.task, vocab_size=len(datamodule.tokenizer)).eval()
-    return cfg, module, datamodule
-
-
-def sample_batch(datamodule: Any, size: int = 12) -> Any:
-    """The task's batch of the first ``size`` validation examples, encoded and collated as the DataModule's
-    loaders do (``Task.columns`` -> ``encode`` -> ``collator``), without its feature cache."""
-    task = datamodule.task
-    columns = task.columns(datamodule.examples["validation"][:size], "validation")
-    raw = {**columns, "example_id": list(range(len(next(iter(columns.values())))))}
-    features = {**raw, **task.encode(raw)}  # as datasets.map: the encoded columns beside the raw ones
-    batch = task.collator()([dict(zip(features, row, strict=True)) for row in zip(*features.values(), strict=True)])
-    lengths = batch.attention_mask.sum(1)
-    assert len(batch) > 1 and lengths.min() < lengths.max()  # padded rows of different lengths
-    return batch
 
 
 # (task, head, overrides) -> what each output of the graph must equal in the PyTorch model's own forward

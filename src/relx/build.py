@@ -208,7 +208,10 @@ def build_datamodule(
     # Absolute, so that a checkpoint's stored config still finds the data from another directory.
     sample = cfg["task"].get("sample")
     directory = (Path(given).expanduser().resolve() if given else sample_dir(sample)) if read_data else None
-    settings = DataSettings(**cfg["data"], seed=cfg["seed"])
+    data = dict(cfg["data"])
+    if data.get("pin_memory") is None:
+        data["pin_memory"] = str(cfg.get("trainer", {}).get("accelerator", "cpu")) in ("gpu", "cuda")
+    settings = DataSettings(**data, seed=cfg["seed"])
     datamodule: TaskDataModule[Any] = TaskDataModule(
         task, directory, tokenizer, settings, vocabs, splits=SPLITS if splits is None else splits
     )

@@ -39,7 +39,12 @@ RESUME_MAY_CHANGE = frozenset(
         "trainer.strategy",
         "trainer.precision",
         "encoder.gradient_checkpointing",
+        "trainer.compile",  # the compiled encoder computes what the eager one does (relx.modules.compiling)
+        "trainer.compile_mode",
+        "trainer.compile_backend",
+        "trainer.compile_buckets",
         "data.num_workers",
+        "data.pin_memory",
         "data.cache_dir",
         "data.eval_batch_size",
         # what is shown or written besides the model

@@ -36,6 +36,7 @@ from relx.heads.switching import check_decoder, restore_decoders, switch_decoder
 from relx.interrupts import SignalGuard
 from relx.io import remove_orphan_temp_files, write_json_atomic, write_text_atomic
 from relx.loggers import finish_runs
+from relx.modules.compiling import compile_encoder, compile_settings
 from relx.modules.gather import gather_predictions
 from relx.modules.multitask import MultiTaskModule
 from relx.modules.task import TaskModule
@@ -225,6 +226,9 @@ def _fit_and_evaluate(
         copied = init_encoder_from(module, init_from)
         log.info("encoder: %d tensors from %s (encoder.init_from)", copied, init_from)
     log.info("model: %s", describe_model(module))
+    speed = compile_settings(cfg["trainer"])
+    if compile_encoder(module.encoder, speed):
+        log.info("encoder compiled (%s, mode %s); input lengths padded to %s", speed.backend, speed.mode, speed.buckets)
     resuming = resume_from is not None
     callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming, default_metrics=[monitor_of(cfg)])]
     if cfg["trainer"].get("verbosity") != "quiet":

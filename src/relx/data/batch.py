@@ -5,8 +5,8 @@ with its collate function (dynamic padding)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, Self
 
 import torch
 from torch import Tensor
@@ -32,6 +32,12 @@ class EncodedBatch:
     def __len__(self) -> int:
         """Examples in the batch (rows may be more: MRC windows and candidates)."""
         return int(self.example_ids.shape[0])
+
+    def pin_memory(self) -> Self:
+        """The batch with its tensors in page-locked memory (the DataLoader calls this under
+        ``data.pin_memory``), so Lightning's non-blocking copy to the GPU overlaps the step before."""
+        tensors = {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(self, **{k: v.pin_memory() for k, v in tensors.items() if isinstance(v, Tensor)})
 
     def for_step(self, epoch: int | None) -> EncodedBatch:
         """The batch as the model reads it in a training step of ``epoch`` (``None``: evaluation or

@@ -27,6 +27,8 @@ class DataSettings:
     ``repair_trees``: dependency treebanks with known defects: a sentence with several root words or a
     cycle is repaired (extra roots and one word of each cycle attached to the first root word) and
     counted as ``trees_repaired`` in the data summary, instead of being an error naming its line;
+    ``pin_memory``: batches in page-locked memory, so the copy to a GPU overlaps compute (``relx.build`` turns
+    it on for GPU runs unless ``data.pin_memory=false``);
     ``too_long``: what a sentence-level relation example longer than ``max_length`` becomes: ``window`` (a
     window of ``max_length`` tokens around both entities, every split), ``truncate`` (its first ``max_length``
     tokens, every split), or ``drop`` (left out of training; dev/test/predict examples are windowed, never
@@ -42,6 +44,7 @@ class DataSettings:
     dev_fraction: float = 0.1
     seed: int = 42
     num_workers: int = 0
+    pin_memory: bool = False
     length_grouping: bool = True
     pad_to_multiple_of: int = 1
     cache_dir: str | None = None

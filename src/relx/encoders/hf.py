@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import torch
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from relx.encoders.attention import CAPTURE, register_attention_capture
+from relx.encoders.buckets import bucket_length, pad_to
 from relx.encoders.windows import WindowSpec, cut_windows, merge_attention, merge_states
 from relx.errors import ConfigError, EncoderLoadError
 
@@ -184,31 +186,51 @@ class Encoder(nn.Module):
         self.hidden_size = int(model.config.hidden_size)
         self.returns_attentions = returns_attentions
         self.windows = windows
+        # Set by relx.modules.compiling for a compiled encoder: pad inputs to these lengths (static shapes).
+        self.length_buckets: tuple[int, ...] = ()
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Encoded:
         """``token_type_ids``: the tokenizer's segment ids of sentence-pair inputs (question/context), where
         the task gives them; single sequences (and long, windowed documents) go without."""
         if self.windows is not None and input_ids.shape[1] > self.windows.max_length:
             return self._forward_windows(input_ids, attention_mask, self.windows)
+        length = input_ids.shape[1]
+        out = self._run_model(input_ids, attention_mask, token_type_ids)
+        return Encoded(
+            hidden=out.last_hidden_state[:, :length],
+            pooled=getattr(out, "pooler_output", None),
+            attentions=tuple(a[..., :length, :length] for a in out.attentions) if self.returns_attentions else None,
+        )
+
+    def _run_model(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Any:
+        """The model's output on ``[rows, seq]`` inputs; with ``length_buckets`` (a compiled encoder) the inputs
+        are first padded to the next bucket length (``relx.encoders.buckets``: a bounded set of shapes) and
+        the row count is marked dynamic, so the outputs are ``[rows, bucket, ...]``: callers slice them back."""
+        if self.length_buckets:
+            limit = max(input_ids.shape[1], position_limit(self.model))  # never past the position table
+            bucket = min(bucket_length(input_ids.shape[1], self.length_buckets), limit)
+            pad_id = int(getattr(self.model.config, "pad_token_id", 0) or 0)
+            input_ids, attention_mask = pad_to(input_ids, bucket, pad_id), pad_to(attention_mask, bucket, 0)
+            token_type_ids = pad_to(token_type_ids, bucket, 0) if token_type_ids is not None else None
+            for tensor in (input_ids, attention_mask, token_type_ids):
+                if tensor is not None:
+                    torch._dynamo.maybe_mark_dynamic(tensor, 0)
         segments = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        out = self.model(
+        return self.model(
             input_ids=input_ids, attention_mask=attention_mask, output_attentions=self.returns_attentions,
             return_dict=True, **segments,
         )  # fmt: skip
-        return Encoded(
-            hidden=out.last_hidden_state,
-            pooled=getattr(out, "pooler_output", None),
-            attentions=tuple(out.attentions) if self.returns_attentions else None,
-        )
 
     def _forward_windows(self, input_ids: Tensor, attention_mask: Tensor, spec: WindowSpec) -> Encoded:
         """States ``[batch, seq, hidden]`` (and attentions ``[batch, heads, seq, seq]`` per layer) of
         inputs longer than the encoder's limit, merged from overlapping windows."""
         windows = cut_windows(input_ids, attention_mask, spec)
-        out = self.model(
-            input_ids=windows.input_ids, attention_mask=windows.attention_mask,
-            output_attentions=self.returns_attentions, return_dict=True,
-        )  # fmt: skip
+        out = self._run_model(windows.input_ids, windows.attention_mask)
+        size = windows.input_ids.shape[1]
+        if self.length_buckets:
+            out.last_hidden_state = out.last_hidden_state[:, :size]
+            if self.returns_attentions:
+                out.attentions = tuple(a[..., :size, :size] for a in out.attentions)
         batch, length = input_ids.shape
         attentions = None
         if self.returns_attentions:

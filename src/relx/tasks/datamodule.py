@@ -242,6 +242,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
             "collate_fn": self.task.collator(),
             "num_workers": self.settings.num_workers,
             "persistent_workers": self.settings.num_workers > 0,
+            "pin_memory": self.settings.pin_memory,
         }
         if shuffle:  # training: resumable mid-epoch
             return ResumableDataLoader(features, progress=lambda: trained_batches_in_epoch(self.trainer), **options)

@@ -107,6 +107,7 @@ class MultiTaskDataModule(L.LightningDataModule):
             "collate_fn": SourceCollator({name: self.datamodules[name].task.collator() for name in names}),
             "num_workers": workers,
             "persistent_workers": workers > 0,
+            "pin_memory": any(dm.settings.pin_memory for dm in self.datamodules.values()),
         }
         if shuffle:  # training: resumable mid-epoch
             return ResumableDataLoader(dataset, progress=lambda: trained_batches_in_epoch(self.trainer), **options)
