@@ -23,7 +23,8 @@ from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, run_variants
 
 VARIANTS = {  # name -> (head, mention markers, windowed); each head is compared with the encoder on the same input
     "encoder_only": ("encoder", True, False),
-    "atlop": ("atlop", True, False),
+    "atlop": ("atlop", True, False),  # as relx.train builds it: the last layer's attention recomputed alone
+    "atlop_all_layers": ("atlop_all_layers", True, False),  # every layer's attention recomputed (relx before)
     "encoder_only_plain": ("encoder", False, False),
     "docre_baseline": ("baseline", False, False),
     "encoder_only_windowed": ("encoder", True, True),
@@ -31,6 +32,7 @@ VARIANTS = {  # name -> (head, mention markers, windowed); each head is compared
 }
 BASELINE_OF = {
     "atlop": "encoder_only",
+    "atlop_all_layers": "encoder_only",
     "docre_baseline": "encoder_only_plain",
     "atlop_windowed": "encoder_only_windowed",
 }
@@ -45,6 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", type=int, default=256, help="window length of the *_windowed variants")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    p.add_argument(
+        "--output", default=None, help="JSON path (default: benchmarks/results/docre_heads_<device>_<precision>.json)"
+    )
     p.add_argument("--only", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.data_dir is None:
@@ -67,7 +73,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from relx.tasks.documents import DocumentRETask
 
     head_kind, markers, windowed = VARIANTS[args.only]
-    settings = EncoderSettings(attention="capture" if head_kind == "atlop" else "sdpa")
+    settings = EncoderSettings(attention="capture" if head_kind.startswith("atlop") else "sdpa")
+    if head_kind == "atlop":
+        settings.attention_layers = "last"  # what relx.build derives from the head (AtlopHead.attention_layers)
     if windowed:
         settings.max_window = args.window
     tokenizer = load_tokenizer(settings)
@@ -93,6 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "encoder": lambda: EncoderOnly(),
         "baseline": lambda: DocREBaselineHead(encoder.hidden_size, n_labels),
         "atlop": lambda: AtlopHead(encoder.hidden_size, n_labels),
+        "atlop_all_layers": lambda: AtlopHead(encoder.hidden_size, n_labels),
     }[head_kind]()
     module = TaskModule(encoder, {"pair": head}, MetricCollection({}))
     loader = dm.train_dataloader()
@@ -113,11 +122,13 @@ def main(argv: list[str] | None = None) -> None:
         print("RESULT " + json.dumps(run(args)), flush=True)
         return
     results = run_variants(
-        __file__, argv, list(VARIANTS),
+        __file__, argv, args.variants,
         lambda name, r: f"{name:>24}: {r['documents_per_s']:7.2f} documents/s  peak {r['peak_memory_mb']:.0f} MB",
     )  # fmt: skip
     ratios = {
-        name: results[name]["documents_per_s"] / results[ref]["documents_per_s"] for name, ref in BASELINE_OF.items()
+        name: results[name]["documents_per_s"] / results[ref]["documents_per_s"]
+        for name, ref in BASELINE_OF.items()
+        if name in results and ref in results
     }
     report = {
         "benchmark": "docre_heads_training",
@@ -127,7 +138,11 @@ def main(argv: list[str] | None = None) -> None:
         "results": results,
         "ratio_head_over_encoder_only_documents_per_s": ratios,
     }
-    out = ROOT / "benchmarks" / "results" / f"docre_heads_{args.device}_{args.precision}.json"
+    out = (
+        Path(args.output)
+        if args.output
+        else ROOT / "benchmarks" / "results" / f"docre_heads_{args.device}_{args.precision}.json"
+    )
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     print("documents/s relative to the encoder alone: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))

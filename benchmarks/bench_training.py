@@ -9,7 +9,14 @@ Tasks (``--task``):
 
 Both sides train the same encoder with the same batch size, precision and number of optimiser
 steps, each in its own child process of this invocation (so peak memory is measured cleanly).
-Writes JSON under ``benchmarks/results/`` and prints the relx / Trainer samples-per-second ratio last.
+
+Variants (``--variants``, default all): ``reference`` (the Trainer's defaults: random sampling),
+``reference_grouped`` (``train_sampling_strategy="group_by_length"``: the Trainer's own length grouping),
+``reference_best`` (grouping and ``torch_compile=True``: the best configuration a Trainer user can pick),
+``relx`` (eager) and ``relx_compiled`` (``trainer.compile=true``: the compiled encoder on bucketed lengths).
+Compiled variants warm up for ``--compile-warmup-steps`` (compilation of every shape happens there, not in
+the timed steps). The headline ratio is relx's best variant over the best reference variant of the same
+run. Writes JSON under ``benchmarks/results/`` and prints the ratios last.
 
     python benchmarks/bench_training.py --task ner                       # CPU, bundled MiniLM
     python benchmarks/bench_training.py --task ner --device cuda --model-size bert-base --precision bf16
@@ -33,6 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
+VARIANTS = ("reference", "reference_grouped", "reference_best", "relx", "relx_compiled")
 TASKS = {  # task -> (shared data folder, bundled sample, training file)
     "ner": ("mit_movie", "mit_movie", "engtrain.bio"),
     "relation": ("semeval2010_task8", "semeval", "TRAIN_FILE.TXT"),
@@ -51,7 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--model-size", default="minilm", choices=["minilm", "bert-base"],
                    help="minilm: the bundled pretrained MiniLM; bert-base: a random bert-base config")  # fmt: skip
-    p.add_argument("--only", choices=["relx", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--compile-warmup-steps", type=int, default=30, help="untimed steps of compiled variants")
+    p.add_argument("--only", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--output", default=None, help="JSON path (default: benchmarks/results/<name>.json)")
     args = p.parse_args(argv)
     if args.data_dir is None:
@@ -132,12 +142,14 @@ def run_variants(
     return results
 
 
-def fit_timed(module: Any, loader: Any, args: argparse.Namespace) -> float:
-    """Train ``module`` for warm-up + timed steps with Lightning; seconds of the timed steps."""
+def fit_timed(module: Any, loader: Any, args: argparse.Namespace, warmup: int | None = None) -> float:
+    """Train ``module`` for ``warmup`` (default ``--warmup-steps``) + timed steps with Lightning; seconds of the
+    timed steps."""
     import lightning as L
     import torch
 
-    timer = StepTimer(args.warmup_steps, args.device)
+    warmup = args.warmup_steps if warmup is None else warmup
+    timer = StepTimer(warmup, args.device)
 
     class Timing(L.Callback):
         def on_train_batch_end(self, *a: Any) -> None:
@@ -146,7 +158,7 @@ def fit_timed(module: Any, loader: Any, args: argparse.Namespace) -> float:
     trainer = L.Trainer(
         accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,
         precision="bf16-mixed" if args.precision == "bf16" else "32-true",
-        max_steps=args.warmup_steps + args.steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        max_steps=warmup + args.steps, limit_val_batches=0, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
         callbacks=[Timing()], num_sanity_val_steps=0,
     )  # fmt: skip
@@ -156,12 +168,17 @@ def fit_timed(module: Any, loader: Any, args: argparse.Namespace) -> float:
     return timer.finish()
 
 
-def run_relx(args: argparse.Namespace) -> dict[str, Any]:
+def warmup_steps(args: argparse.Namespace, compiled: bool) -> int:
+    return max(args.warmup_steps, args.compile_warmup_steps) if compiled else args.warmup_steps
+
+
+def run_relx(args: argparse.Namespace, compiled: bool = False) -> dict[str, Any]:
     from torchmetrics import MetricCollection
 
     from relx.encoders import load_encoder, load_tokenizer
     from relx.heads import SequenceClassificationHead, TokenClassificationHead
     from relx.modules import TaskModule
+    from relx.modules.compiling import CompileSettings, compile_encoder
 
     settings = encoder_settings(args)
     tokenizer = load_tokenizer(settings)
@@ -175,7 +192,8 @@ def run_relx(args: argparse.Namespace) -> dict[str, Any]:
     else:
         head = SequenceClassificationHead(encoder.hidden_size, dm.vocabs["sentence"].num_labels, use_pooler=True)
     module = TaskModule(encoder, {head.label_space: head}, MetricCollection({}))
-    elapsed = fit_timed(module, dm.train_dataloader(), args)
+    compile_encoder(encoder, CompileSettings(enabled=compiled))
+    elapsed = fit_timed(module, dm.train_dataloader(), args, warmup_steps(args, compiled))
     return {"elapsed_s": elapsed, "steps": args.steps, "peak_memory_mb": peak_memory_mb(args.device)}
 
 
@@ -199,7 +217,7 @@ def reference_dataset(args: argparse.Namespace, dm: Any) -> tuple[Any, int]:
     return datasets.Dataset.from_dict(data), dm.vocabs["sentence"].num_labels
 
 
-def run_reference(args: argparse.Namespace) -> dict[str, Any]:
+def run_reference(args: argparse.Namespace, grouped: bool = False, compiled: bool = False) -> dict[str, Any]:
     import torch
     from transformers import (
         AutoConfig,
@@ -226,7 +244,8 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
     collator = (
         DataCollatorForTokenClassification(tokenizer) if args.task == "ner" else DataCollatorWithPadding(tokenizer)
     )
-    timer = StepTimer(args.warmup_steps, args.device)
+    warmup = warmup_steps(args, compiled)
+    timer = StepTimer(warmup, args.device)
 
     class Timing(TrainerCallback):
         def on_step_end(self, *a: Any, **k: Any) -> None:
@@ -234,10 +253,11 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
 
     targs = TrainingArguments(
         output_dir=str(ROOT / "benchmarks" / ".trainer-tmp"), per_device_train_batch_size=args.batch_size,
-        max_steps=args.warmup_steps + args.steps, learning_rate=5e-5, weight_decay=0.01,
+        max_steps=warmup + args.steps, learning_rate=5e-5, weight_decay=0.01,
         warmup_steps=0.1,  # a float < 1: a fraction of all steps
         bf16=args.precision == "bf16", use_cpu=args.device == "cpu", report_to=[], save_strategy="no",
         logging_strategy="no", eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=42,
+        train_sampling_strategy="group_by_length" if grouped else "random", torch_compile=compiled,
     )  # fmt: skip
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -266,8 +286,14 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.only:
-        result = run_relx(args) if args.only == "relx" else run_reference(args)
-        print("RESULT " + json.dumps(result), flush=True)
+        runs: dict[str, Callable[[], dict[str, Any]]] = {
+            "reference": lambda: run_reference(args),
+            "reference_grouped": lambda: run_reference(args, grouped=True),
+            "reference_best": lambda: run_reference(args, grouped=True, compiled=True),
+            "relx": lambda: run_relx(args),
+            "relx_compiled": lambda: run_relx(args, compiled=True),
+        }
+        print("RESULT " + json.dumps(runs[args.only]()), flush=True)
         return
     from relx.encoders import load_tokenizer
 
@@ -277,12 +303,26 @@ def main(argv: list[str] | None = None) -> None:
     ]
     mean_tokens = sum(lengths) / len(lengths)
     results: dict[str, Any] = {}
-    for which in ("reference", "relx"):
+    for which in args.variants:
         r = measure(which, argv)
         r["samples_per_s"] = r["steps"] * args.batch_size / r["elapsed_s"]
-        r["real_tokens_per_s"] = r["samples_per_s"] * mean_tokens  # uniform sampling: same mean length
+        r["real_tokens_per_s"] = r["samples_per_s"] * mean_tokens  # every sampler covers the data: same mean length
         results[which] = r
-    ratio = results["relx"]["samples_per_s"] / results["reference"]["samples_per_s"]
+        print(f"{which:>17}: {r['samples_per_s']:8.1f} samples/s  peak {r['peak_memory_mb']:.0f} MB", flush=True)
+
+    def best(prefix: str) -> str | None:
+        found = [v for v in results if v.split("_")[0] == prefix]
+        return max(found, key=lambda v: results[v]["samples_per_s"]) if found else None
+
+    best_relx, best_reference = best("relx"), best("reference")
+    ratios = {
+        f"{r}/{ref}": results[r]["samples_per_s"] / results[ref]["samples_per_s"]
+        for r in results
+        if r.startswith("relx")
+        for ref in results
+        if ref.startswith("reference")
+    }
+    ratio = ratios.get(f"{best_relx}/{best_reference}")
     report = {
         "benchmark": f"{args.task}_training",
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -292,18 +332,20 @@ def main(argv: list[str] | None = None) -> None:
         "reference": "transformers.Trainer + "
         + ("AutoModelForTokenClassification" if args.task == "ner" else "AutoModelForSequenceClassification"),
         "results": results,
-        "ratio_relx_over_reference_samples_per_s": ratio,
+        "ratios_samples_per_s": ratios,
+        "best_relx": best_relx,
+        "best_reference": best_reference,
+        "ratio_best_relx_over_best_reference_samples_per_s": ratio,
     }
     name = f"{args.task}_{args.device}_{args.model_size}_{args.precision}.json"
     out = Path(args.output) if args.output else ROOT / "benchmarks" / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    for which in ("reference", "relx"):
-        r = results[which]
-        print(f"{which:>9}: {r['samples_per_s']:8.1f} samples/s  {r['real_tokens_per_s']:9.0f} tokens/s  "
-              f"peak {r['peak_memory_mb']:.0f} MB")  # fmt: skip
     print(f"wrote {out}")
-    print(f"ratio relx/reference samples/s: {ratio:.2f}")
+    for name, value in ratios.items():
+        print(f"ratio {name} samples/s: {value:.2f}")
+    if ratio is not None:
+        print(f"ratio best relx ({best_relx}) / best reference ({best_reference}) samples/s: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -120,3 +120,29 @@ def test_loading_reports_only_the_weights_that_matter(tmp_path: Path, caplog: py
     assert unexpected == [
         "encoder x: 2 weights in the checkpoint but unused by the encoder: classifier.weight, pooler.dense.bias"
     ]
+
+
+def test_a_head_reading_only_the_last_layer_gets_only_its_attention_computed() -> None:
+    """ATLOP reads the last layer's attention: the capturing encoder recomputes that layer's probabilities
+    alone (returned alone) and they equal a full capture's; pairwise heads read every layer."""
+    from dataclasses import replace
+
+    from helpers import TINY_FAST, compose_config
+    from relx.build import encoder_settings
+
+    atlop = encoder_settings(compose_config(["task=docred", "head=atlop", *TINY_FAST]))
+    assert (atlop.attention, atlop.attention_layers) == ("capture", "last")
+    pairwise = encoder_settings(compose_config(["task=ud_ewt", "head=pairwise_attention", *TINY_FAST]))
+    assert (pairwise.attention, pairwise.attention_layers) == ("capture", "all")
+
+    last_only = load_encoder(atlop).eval()
+    every = load_encoder(replace(atlop, attention_layers="all")).eval()
+    every.load_state_dict(last_only.state_dict())
+    ids = torch.randint(1000, 2000, (2, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    with torch.no_grad():
+        a, b = last_only(ids, mask), every(ids, mask)
+    assert a.attentions is not None and b.attentions is not None and (len(a.attentions), len(b.attentions)) == (1, 2)
+    torch.testing.assert_close(a.attentions[-1], b.attentions[-1])
+    torch.testing.assert_close(a.hidden, b.hidden)

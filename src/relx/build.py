@@ -168,12 +168,15 @@ def encoder_settings(cfg: dict[str, Any], pretrained: bool | None = None) -> Enc
         enc["pretrained"] = pretrained
     specs = list(head_specs(cfg).values()) if "head" in cfg else []
     enc["keep_pooler"] = any(spec.get("use_pooler", False) for spec in specs)
-    reads_attention = any(
-        getattr(relx_class(spec["_target_"]), "needs_attention", False) and spec.get("features", "emb+att") != "emb"
+    readers = [
+        relx_class(spec["_target_"])
         for spec in specs
-    )
-    if reads_attention and enc.get("attention", "sdpa") == "sdpa":
+        if getattr(relx_class(spec["_target_"]), "needs_attention", False) and spec.get("features", "emb+att") != "emb"
+    ]
+    if readers and enc.get("attention", "sdpa") == "sdpa":
         enc["attention"] = "capture"  # the head reads attention weights
+        if all(getattr(cls, "attention_layers", "all") == "last" for cls in readers):
+            enc["attention_layers"] = "last"  # only those probabilities are recomputed
     return EncoderSettings(**enc)
 
 

@@ -152,6 +152,8 @@ def multitask_encoder_settings(cfg: dict[str, Any], pretrained: bool | None = No
     merged.keep_pooler = any(s.keep_pooler for s in settings)
     if any(s.attention == "capture" for s in settings):
         merged.attention = "capture"
+        readers = [s for s in settings if s.attention == "capture"]
+        merged.attention_layers = "last" if all(s.attention_layers == "last" for s in readers) else "all"
     return merged
 
 

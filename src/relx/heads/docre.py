@@ -187,6 +187,7 @@ class AtlopHead(PairHead):
     at most ``max_labels`` relations per pair, each above the threshold logit."""
 
     needs_attention = True
+    attention_layers = "last"  # the encoder recomputes only the last layer's probabilities
 
     def __init__(
         self,
@@ -209,9 +210,10 @@ class AtlopHead(PairHead):
         self.label_smoothing = label_smoothing
 
     def forward(self, encoded: Encoded, batch: DocumentPairs) -> PairOutput:
-        if not encoded.attentions:
+        attention = encoded.attentions[-1] if encoded.attentions else None  # [B, heads, T, T]: the last layer
+        if attention is None:
             raise ValueError("the ATLOP head needs attention weights: use encoder.attention=capture or eager")
-        hidden, attention = encoded.hidden, encoded.attentions[-1]  # [B, T, H], [B, heads, T, T]
+        hidden = encoded.hidden  # [B, T, H]
         n_entities = batch.entity_doc.shape[0]
         mention_states = hidden[batch.mention_doc, batch.mention_anchor]  # [M, H]
         mention_attention = attention[batch.mention_doc, :, batch.mention_anchor]  # [M, heads, T]
