@@ -159,3 +159,19 @@ def test_gpu_runs_pin_their_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     copy_ = batch.pin_memory()
     assert type(copy_) is type(batch) and torch.equal(copy_.input_ids, batch.input_ids)
     assert len(pinned) == sum(isinstance(v, torch.Tensor) for v in vars(batch).values())
+
+
+def test_cuda_graph_modes_mark_each_batch_as_a_new_graph_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``reduce-overhead`` a replay reuses the previous outputs' memory: every batch hook marks a new
+    step (each task encodes a batch in one call); the default mode never does."""
+    _, module, _ = tiny_model("mit_movie", "token")
+    compiled = copy.deepcopy(module)
+    marks: list[int] = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    compile_encoder(compiled.encoder, CompileSettings(True, "default", "eager", BUCKETS))
+    compiled.on_validation_batch_start(None, 0)
+    assert not compiled.encoder.cuda_graphs and not marks
+    compile_encoder(compiled.encoder, CompileSettings(True, "reduce-overhead", "eager", BUCKETS))
+    compiled.on_validation_batch_start(None, 0)
+    compiled.on_predict_batch_start(None, 0)
+    assert compiled.encoder.cuda_graphs and len(marks) == 2

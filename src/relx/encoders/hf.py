@@ -190,8 +190,10 @@ class Encoder(nn.Module):
         self.hidden_size = int(model.config.hidden_size)
         self.returns_attentions = returns_attentions
         self.windows = windows
-        # Set by relx.modules.compiling for a compiled encoder: pad inputs to these lengths (static shapes).
+        # Set by relx.modules.compiling for a compiled encoder: pad inputs to these lengths (static shapes), and
+        # whether it replays CUDA graphs (TaskModule marks each batch as a new graph step).
         self.length_buckets: tuple[int, ...] = ()
+        self.cuda_graphs = False
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None = None) -> Encoded:
         """``token_type_ids``: the tokenizer's segment ids of sentence-pair inputs (question/context), where

@@ -61,6 +61,7 @@ def compile_encoder(encoder: Encoder, settings: CompileSettings) -> bool:
     if not settings.enabled:
         return False
     encoder.length_buckets = settings.buckets
+    encoder.cuda_graphs = settings.mode in ("reduce-overhead", "max-autotune")  # the modes that replay graphs
     mode = None if settings.mode == "default" else settings.mode
     encoder.model.compile(mode=mode, backend=settings.backend, dynamic=None)
     return True

@@ -136,6 +136,23 @@ class TaskModule(L.LightningModule):
         # process (DataLoader iterators draw from the global RNG): a resumed run continues exactly as
         # the uninterrupted run does.
         torch.manual_seed((self.seed * 1_000_003 + self.current_epoch * 100_003 + batch_idx) * 64 + self.global_rank)
+        self._new_graph_step()
+
+    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._new_graph_step()
+
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._new_graph_step()
+
+    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._new_graph_step()
+
+    def _new_graph_step(self) -> None:
+        """An encoder replayed as CUDA graphs (``trainer.compile_mode=reduce-overhead``) reuses its output
+        memory at the next replay: mark where a batch starts, since every task encodes a batch in one call
+        and the previous batch's outputs are no longer needed there."""
+        if self.encoder.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
 
     def training_step(self, batch: EncodedBatch, batch_idx: int) -> Tensor:
         loss = self.loss(self(batch), batch)
