@@ -270,6 +270,6 @@ def test_a_three_task_run_is_one_small_experiment_file() -> None:
     assert entries == {
         "ud": ("ud_ewt", "pairwise_attention", 1.0, 4),
         "rel": ("semeval", "pairwise_attention", 1.0, 4),
-        "movie": ("mit_movie", "token", 0.5, 4),
+        "movie": ("mit_movie", "crf", 0.5, 4),  # the task's usual head
     }
     assert cfg["tasks"]["movie"]["data_dir"] == "/data/movie" and cfg["multitask"]["schedule"] == "round_robin"
