@@ -80,19 +80,20 @@ class Windows:
 
 
 def cut_windows(input_ids: Tensor, attention_mask: Tensor, spec: WindowSpec) -> Windows:
-    """The windows of every row of a padded batch (rows shorter than ``max_length`` stay whole)."""
+    """The windows of every row of a padded batch (rows shorter than ``max_length`` stay whole).
+
+    The layout is built on the host and moved in one copy: one device-to-host read of the rows' lengths
+    (how many windows a row needs depends on them) and one host-to-device copy, however many windows
+    there are, rather than a copy per window (each a synchronisation on a GPU)."""
     lengths = attention_mask.sum(1).tolist()
-    rows: list[list[int]] = []
-    owners: list[int] = []
-    for b, length in enumerate(lengths):
-        for window in window_positions(int(length), spec):
-            rows.append(window)
-            owners.append(b)
-    width = max(len(r) for r in rows)
-    positions = torch.full((len(rows), width), -1, dtype=torch.long, device=input_ids.device)
-    for i, r in enumerate(rows):
-        positions[i, : len(r)] = torch.tensor(r, device=input_ids.device)
-    document = torch.tensor(owners, dtype=torch.long, device=input_ids.device)
+    layout = [(b, window) for b, length in enumerate(lengths) for window in window_positions(int(length), spec)]
+    width = max(len(window) for _, window in layout)
+    host = torch.full((len(layout), 1 + width), -1, dtype=torch.long)  # column 0: the batch row
+    for i, (b, window) in enumerate(layout):
+        host[i, 0] = b
+        host[i, 1 : 1 + len(window)] = torch.as_tensor(window)
+    on_device = host.to(input_ids.device)
+    document, positions = on_device[:, 0], on_device[:, 1:]
     valid = positions >= 0
     ids = input_ids[document[:, None], positions.clamp(min=0)].masked_fill(~valid, 0)
     return Windows(ids, valid.long(), positions, document)
