@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 from typing import Any
 
 from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, run_variants
@@ -35,6 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=5)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--output", default=None, help="JSON path (default: benchmarks/results/parsing_heads_<...>.json)")
     p.add_argument("--only", choices=sorted(VARIANTS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.data_dir is None:
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
         "ratio_capture_over_eager_samples_per_s": results["pairwise_capture"]["samples_per_s"]
         / results["pairwise_eager"]["samples_per_s"],
     }
-    out = ROOT / "benchmarks" / "results" / f"parsing_heads_{args.device}_{args.precision}.json"
+    out = Path(args.output or ROOT / "benchmarks" / "results" / f"parsing_heads_{args.device}_{args.precision}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     print(

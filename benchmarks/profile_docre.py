@@ -72,11 +72,12 @@ def main() -> None:
             step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     print(prof.key_averages().table(sort_by=sort, row_limit=25))
     scopes = {e.key: e for e in prof.key_averages() if e.key in ("encoder", "atlop_head", "backward", "optimiser")}
     for name, event in scopes.items():
-        print(f"{name:>12}: {event.cpu_time_total / 1e3 / args.steps:9.1f} ms CPU per step")
+        device_ms = f", {event.device_time_total / 1e3 / args.steps:9.1f} ms GPU" if device.type == "cuda" else ""
+        print(f"{name:>12}: {event.cpu_time_total / 1e3 / args.steps:9.1f} ms CPU{device_ms} per step")
     prof.export_chrome_trace(args.trace)
     print(f"trace: {args.trace}")
 
