@@ -6,6 +6,10 @@ Tasks (``--task``):
 - ``relation``: SemEval-2010 Task 8 with R-BERT's ``$``/``#`` entity markers, relx
   ``SequenceClassificationHead`` over the pooler vs ``AutoModelForSequenceClassification`` +
   ``DataCollatorWithPadding`` on the same marked inputs.
+- ``parsing``: UD English-EWT with the biaffine parser. transformers has no parsing model, so the reference is
+  what a Trainer user would write: relx's encoder and ``BiaffineParserHead`` in one ``nn.Module`` returning
+  the loss, trained by ``transformers.Trainer`` on the same features through relx's own collator. Only the
+  training loop, sampler and compilation differ.
 
 Both sides train the same encoder with the same batch size, precision and number of optimiser
 steps, each in its own child process of this invocation (so peak memory is measured cleanly).
@@ -40,10 +44,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 BERT_BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
+REFERENCE_MODEL = {
+    "ner": "AutoModelForTokenClassification",
+    "relation": "AutoModelForSequenceClassification",
+    "parsing": "relx's encoder + BiaffineParserHead in one nn.Module, relx's collator",
+}
 VARIANTS = ("reference", "reference_grouped", "reference_best", "relx", "relx_compiled")
 TASKS = {  # task -> (shared data folder, bundled sample, training file)
     "ner": ("mit_movie", "mit_movie", "engtrain.bio"),
     "relation": ("semeval2010_task8", "semeval", "TRAIN_FILE.TXT"),
+    "parsing": ("ud_english_ewt", "ud_ewt", "en_ewt-ud-train.conllu"),
 }
 
 
@@ -85,11 +95,13 @@ def build_datamodule(args: argparse.Namespace, tokenizer: Any) -> Any:
     from relx.data.settings import DataSettings
     from relx.tasks import TaskDataModule
     from relx.tasks.relations import SemEvalTask
+    from relx.tasks.treebanks import DependencyTask
     from relx.tasks.words import BioNerTask
 
     settings = DataSettings(batch_size=args.batch_size, max_length=args.max_length, dev_fraction=0.01, cache_dir=None)
     files = {"train": TASKS[args.task][2]}
-    task = BioNerTask("ner", files) if args.task == "ner" else SemEvalTask("semeval", files)
+    kinds = {"ner": BioNerTask, "relation": SemEvalTask, "parsing": DependencyTask}
+    task = kinds[args.task](args.task, files)
     dm = TaskDataModule(task, args.data_dir, tokenizer, settings)
     dm.read()
     add_special_tokens(tokenizer, task)
@@ -176,7 +188,7 @@ def run_relx(args: argparse.Namespace, compiled: bool = False) -> dict[str, Any]
     from torchmetrics import MetricCollection
 
     from relx.encoders import load_encoder, load_tokenizer
-    from relx.heads import SequenceClassificationHead, TokenClassificationHead
+    from relx.heads import BiaffineParserHead, SequenceClassificationHead, TokenClassificationHead
     from relx.modules import TaskModule
     from relx.modules.compiling import CompileSettings, compile_encoder
 
@@ -189,6 +201,8 @@ def run_relx(args: argparse.Namespace, compiled: bool = False) -> dict[str, Any]
     encoder.model.resize_token_embeddings(len(tokenizer))
     if args.task == "ner":
         head: Any = TokenClassificationHead(encoder.hidden_size, dm.vocabs["token"].num_labels)
+    elif args.task == "parsing":
+        head = BiaffineParserHead(encoder.hidden_size, dm.vocabs["tree"].num_labels)
     else:
         head = SequenceClassificationHead(encoder.hidden_size, dm.vocabs["sentence"].num_labels, use_pooler=True)
     module = TaskModule(encoder, {head.label_space: head}, MetricCollection({}))
@@ -218,16 +232,12 @@ def reference_dataset(args: argparse.Namespace, dm: Any) -> tuple[Any, int]:
 
 
 def run_reference(args: argparse.Namespace, grouped: bool = False, compiled: bool = False) -> dict[str, Any]:
-    import torch
     from transformers import (
         AutoConfig,
         AutoModelForSequenceClassification,
         AutoModelForTokenClassification,
         DataCollatorForTokenClassification,
         DataCollatorWithPadding,
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
     )  # fmt: skip
 
     from relx.encoders import load_tokenizer, resolve_model_name
@@ -235,6 +245,9 @@ def run_reference(args: argparse.Namespace, grouped: bool = False, compiled: boo
     settings = encoder_settings(args)
     tokenizer = load_tokenizer(settings)
     dm = build_datamodule(args, tokenizer)
+    if args.task == "parsing":
+        model, collator, train = parser_reference(settings, tokenizer, dm)
+        return train_reference(args, model, train, collator, grouped, compiled, keep_columns=True)
     train, num_labels = reference_dataset(args, dm)
     path = resolve_model_name(settings.name)
     config = AutoConfig.from_pretrained(path, num_labels=num_labels, **settings.config_overrides)
@@ -244,6 +257,57 @@ def run_reference(args: argparse.Namespace, grouped: bool = False, compiled: boo
     collator = (
         DataCollatorForTokenClassification(tokenizer) if args.task == "ner" else DataCollatorWithPadding(tokenizer)
     )
+    return train_reference(args, model, train, collator, grouped, compiled)
+
+
+def parser_reference(settings: Any, tokenizer: Any, dm: Any) -> tuple[Any, Any, Any]:
+    """(model, collator, dataset) of the parsing reference: relx's encoder and biaffine head in one module
+    whose ``forward`` returns the loss (as a Trainer expects), fed by relx's collator as a dict."""
+    from dataclasses import fields
+
+    import datasets
+    from torch import nn
+
+    from relx.encoders import load_encoder
+    from relx.heads import BiaffineParserHead
+    from relx.tasks.treebanks import TreeBatch
+
+    class Parser(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = load_encoder(settings, tokenizer)
+            self.head = BiaffineParserHead(self.encoder.hidden_size, dm.vocabs["tree"].num_labels)
+
+        def forward(
+            self, input_ids: Any, attention_mask: Any, example_ids: Any, word_index: Any, word_mask: Any,
+            score_mask: Any, heads: Any, rels: Any,
+        ) -> dict[str, Any]:  # fmt: skip
+            batch = TreeBatch(
+                input_ids=input_ids, attention_mask=attention_mask, example_ids=example_ids, word_index=word_index,
+                word_mask=word_mask, score_mask=score_mask, heads=heads, rels=rels,
+            )  # fmt: skip
+            encoded = self.encoder(input_ids, attention_mask)
+            return {"loss": self.head.loss(self.head(encoded, batch), batch)}
+
+    relx_collate = dm.task.collator()
+
+    def collate(features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = relx_collate(features)
+        return {f.name: getattr(batch, f.name) for f in fields(batch) if getattr(batch, f.name) is not None}
+
+    train = dm.features["train"]
+    dataset = train if isinstance(train, datasets.Dataset) else datasets.Dataset.from_dict(dict(train))
+    return Parser(), collate, dataset
+
+
+def train_reference(
+    args: argparse.Namespace, model: Any, train: Any, collator: Any, grouped: bool, compiled: bool,
+    keep_columns: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """``model`` trained by ``transformers.Trainer`` for the warm-up and timed steps; seconds and peak memory."""
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
     warmup = warmup_steps(args, compiled)
     timer = StepTimer(warmup, args.device)
 
@@ -258,6 +322,7 @@ def run_reference(args: argparse.Namespace, grouped: bool = False, compiled: boo
         bf16=args.precision == "bf16", use_cpu=args.device == "cpu", report_to=[], save_strategy="no",
         logging_strategy="no", eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=42,
         train_sampling_strategy="group_by_length" if grouped else "random", torch_compile=compiled,
+        remove_unused_columns=not keep_columns,
     )  # fmt: skip
     if args.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -329,8 +394,7 @@ def main(argv: list[str] | None = None) -> None:
         "settings": {k: v for k, v in vars(args).items() if k != "only"}
         | {"examples": len(lengths), "mean_tokens_per_sample": mean_tokens},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "reference": "transformers.Trainer + "
-        + ("AutoModelForTokenClassification" if args.task == "ner" else "AutoModelForSequenceClassification"),
+        "reference": "transformers.Trainer + " + REFERENCE_MODEL[args.task],
         "results": results,
         "ratios_samples_per_s": ratios,
         "best_relx": best_relx,

@@ -5,12 +5,13 @@
 #
 #   benchmarks/gpu_speed.sh OUT_DIR [PART]      # PART: a (default; ~8 min on an H200) or b (bert-base ~6 min)
 #
-# a: MIT Movie NER and SemEval relation, MiniLM: the Trainer default, grouped, grouped + torch_compile, relx
+# a: MIT Movie NER, SemEval relation and UD biaffine parsing, MiniLM: the Trainer default, grouped, grouped + torch_compile, relx
 #    eager and relx compiled (bench_training.py; the headline ratio is relx's best over the best reference);
 #    bert-base 512-token MFU, eager and compiled (bench_mfu.py); DocRE encoder alone vs ATLOP (bench_docre.py)
 #    and the ATLOP profile (profile_docre.py); parsing heads on UD (bench_parsing_heads.py); CMRC span QA
 #    (bench_qa.py).
 # b: the NER and relation comparisons with a bert-base config.
+# Device-time plan: part a first; part b only if the lent time allows.
 # Smoke test on CPU: DEVICE=cpu PRECISION=fp32 STEPS=3 benchmarks/gpu_speed.sh /tmp/speed
 set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_speed.sh OUT_DIR [a|b]}
@@ -41,6 +42,8 @@ if [ "$PART" = a ]; then
     --output "$OUT/ner_${DEVICE}_minilm_${PRECISION}.json"
   step relation_minilm $PY benchmarks/bench_training.py --task relation --model-size minilm "${ON[@]}" --steps "$STEPS" \
     --output "$OUT/relation_${DEVICE}_minilm_${PRECISION}.json"
+  step parsing_minilm $PY benchmarks/bench_training.py --task parsing --model-size minilm "${ON[@]}" --steps "$STEPS" \
+    --output "$OUT/parsing_${DEVICE}_minilm_${PRECISION}.json"
   step mfu_bert_base $PY benchmarks/bench_mfu.py "${ON[@]}" --steps $((STEPS < 30 ? STEPS : 30)) \
     --output "$OUT/mfu_${DEVICE}_bert-base_${PRECISION}.json"
   step docre $PY benchmarks/bench_docre.py "${ON[@]}" --variants encoder_only atlop encoder_only_plain docre_baseline \
