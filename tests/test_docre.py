@@ -183,7 +183,19 @@ def test_training_pairs_sample_negatives_and_cap_pairs(docred: TaskDataModule[An
         assert int(positive[chosen][in_doc].sum()) == n_pos  # every positive pair
         assert int((~positive[chosen][in_doc]).sum()) == min(2 * n_pos, int((~positive[batch.pair_doc == b]).sum()))
     batch.h_t_limit = 5
-    assert all(int((batch.pair_doc[batch.training_pairs()] == b).sum()) <= 5 for b in range(len(batch)))
+    capped = batch.training_pairs()
+    for b in range(len(batch)):
+        n_pos, n_neg = int(positive[batch.pair_doc == b].sum()), int((~positive[batch.pair_doc == b]).sum())
+        in_doc = batch.pair_doc[capped] == b
+        assert int(in_doc.sum()) == min(5, n_pos + min(n_neg, 2 * max(1, n_pos)))
+        assert int(positive[capped][in_doc].sum()) == min(5, n_pos)  # positives first
+    batch.neg_multiple = None  # every negative may be drawn; still at most 5 a document, positives first
+    uncapped = batch.training_pairs()
+    assert len(set(uncapped.tolist())) == len(uncapped)  # no pair twice
+    for b in range(len(batch)):
+        n_pos, n_all = int(positive[batch.pair_doc == b].sum()), int((batch.pair_doc == b).sum())
+        in_doc = batch.pair_doc[uncapped] == b
+        assert (int(in_doc.sum()), int(positive[uncapped][in_doc].sum())) == (min(5, n_all), min(5, n_pos))
 
 
 def test_long_documents_are_counted_not_truncated(tokenizer: Any) -> None:

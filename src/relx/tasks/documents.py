@@ -78,25 +78,35 @@ class DocumentBatch(EncodedBatch):
     def training_pairs(self) -> Tensor:
         """Indices of the pairs to train on: every positive pair, ``neg_multiple`` times as many random
         negatives per document (at least ``neg_multiple`` when it has no positive), at most ``h_t_limit``
-        pairs per document (positives first)."""
+        pairs per document (positives first).
+
+        Tensor operations over all documents at once, so a GPU step synchronises once (the selection's
+        size), not once per document: each pair gets its rank within its document, positives in order
+        first, then the negatives in a random order, and a pair is kept when its rank is under its
+        document's quota."""
         n_pairs = self.pair_head.shape[0]
+        device = self.pair_head.device
         if self.pair_labels is None or (self.neg_multiple is None and self.h_t_limit is None):
-            return torch.arange(n_pairs, device=self.pair_head.device)
-        keep = []
+            return torch.arange(n_pairs, device=device)
+        docs = len(self)
         positive = self.pair_labels[:, 1:].sum(-1) > 0
-        for doc in range(len(self)):  # a loop over documents; pairs are chosen by tensor ops
-            in_doc = (self.pair_doc == doc).nonzero().squeeze(1)
-            pos = in_doc[positive[in_doc]]
-            neg = in_doc[~positive[in_doc]]
-            n_neg = neg.shape[0]
-            if self.neg_multiple is not None:
-                n_neg = min(n_neg, max(1, pos.shape[0]) * self.neg_multiple)
-            neg = neg[torch.randperm(neg.shape[0], device=neg.device)[:n_neg]]
-            chosen = torch.cat([pos, neg])
-            if self.h_t_limit is not None:
-                chosen = chosen[: self.h_t_limit]
-            keep.append(chosen)
-        return torch.cat(keep).sort().values
+        n_pos = torch.bincount(self.pair_doc[positive], minlength=docs)
+        n_neg = torch.bincount(self.pair_doc[~positive], minlength=docs)
+        # order (exact integer keys): by document, positives before negatives, positives by index, negatives at random
+        within = torch.where(
+            positive, torch.arange(n_pairs, device=device), n_pairs + torch.randperm(n_pairs, device=device)
+        )
+        order = torch.argsort(self.pair_doc * (2 * n_pairs) + within)
+        doc_start = torch.cumsum(n_pos + n_neg, 0) - (n_pos + n_neg)
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(n_pairs, device=device) - doc_start[self.pair_doc[order]]
+        quota_neg = n_neg
+        if self.neg_multiple is not None:
+            quota_neg = torch.minimum(n_neg, n_pos.clamp(min=1) * self.neg_multiple)
+        quota = n_pos + quota_neg
+        if self.h_t_limit is not None:
+            quota = quota.clamp(max=self.h_t_limit)
+        return (rank < quota[self.pair_doc]).nonzero().squeeze(1)
 
 
 # The batch's index tensors, concatenated over documents.
