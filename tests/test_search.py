@@ -154,6 +154,9 @@ def test_search_resumes_its_study_and_its_best_trial_reruns_as_an_experiment(
     header = best.read_text().splitlines()[1:3]
     assert f"trial {winner.number}," in header[0] and f"val/f1 = {winner.value:.6g} (maximized); its run: " in header[1]
     trial_run = Path(header[1].split("its run: ")[1])
+    # only the best trial kept its checkpoints (keep_checkpoints=best), across both runs of the command
+    kept = {p.parent for p in study_dir.glob("20*/*/checkpoints")}
+    assert kept == {tmp_path / trial_run} and len(list(study_dir.glob("20*/*/metrics.json"))) == 4
     assert relx_train("--config-dir", str(study_dir), "+experiment=best", "hydra.run.dir=best") == 0
     assert json.loads((tmp_path / "best" / "config.json").read_text()) == json.loads(
         (tmp_path / trial_run / "config.json").read_text()

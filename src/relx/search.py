@@ -11,6 +11,10 @@ Hydra callback that gives a study what the sweeper leaves out.
 * **A failed trial does not end the study.** A failed job returns NaN (``relx.cli.FailedJob``); Optuna 2 refuses
   to be told NaN and the sweeper's fallback then raises, ending the search. The job's return value becomes a
   ``FailedTrial`` instead, which the sweeper records as a FAIL trial before asking for the next.
+* **Only the best trial keeps its checkpoints** (``keep_checkpoints: best``, the callback's default): when a trial
+  ends, the checkpoints of whichever of it and the best trial so far is worse are deleted (a bert-base search
+  would otherwise keep two 420 MB files a trial); its metrics, predictions and logs stay. ``all`` keeps every
+  trial's.
 * **At the end,** ``<study dir>/experiment/best.yaml``: the best trial's overrides as an experiment file, and
   the command that runs it (``python -m relx.train --config-dir <study dir> +experiment=best``).
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -131,6 +136,12 @@ def trial_run(root: str | Path, trial: Any) -> Path | None:
     return None
 
 
+def _drop_checkpoints(run: Path) -> None:
+    if (run / "checkpoints").is_dir():
+        shutil.rmtree(run / "checkpoints", ignore_errors=True)
+        log.info("Optuna search: deleted the checkpoints of %s (not the best trial; keep_checkpoints=best)", run)
+
+
 def _objective_name(config: DictConfig) -> str:
     """The monitored metric the trials returned (``val/f1``); ``objective`` when the config does not say."""
     try:
@@ -147,9 +158,14 @@ def _objective_name(config: DictConfig) -> str:
 class OptunaSearch(Callback):
     """See the module docstring; registered by ``conf/hparams_search/*.yaml`` as ``hydra.callbacks.optuna``."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_checkpoints: str = "best") -> None:
+        if keep_checkpoints not in ("best", "all"):
+            raise ConfigError(f"keep_checkpoints of the Optuna callback must be best or all, not {keep_checkpoints!r}")
+        self.keep_checkpoints = keep_checkpoints
         self.to_run = 0  # trials this run of the command starts
         self.ended = 0  # ... of which ended
+        self.maximise = True
+        self.best: tuple[float, Path | None] | None = None  # the best trial's objective and run directory so far
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         storage, name = _storage(config)
@@ -170,9 +186,11 @@ class OptunaSearch(Callback):
                 raise ConfigError(f"cannot create the directory {where}: {err.strerror or err}") from None
         sweeper = config.hydra.sweeper
         total = int(sweeper.n_trials)
+        self.maximise = str(sweeper.get("direction", "maximize")).startswith("max")
         study = _load_study(storage, name)
         if study is None:
             return total
+        self._remember_best(study, study_dir(storage, str(sweep_dir)))
         finished = _finished(study)
         if finished:
             fixed = fixed_overrides(sweeper.params, config.hydra.overrides.task)
@@ -204,6 +222,30 @@ class OptunaSearch(Callback):
             job_return.return_value = FailedTrial("the objective (the monitored dev metric) is NaN")
         if isinstance(job_return.return_value, FailedTrial) and self.ended >= self.to_run:
             self._stop_if_none_completed(config, list(job_return.overrides or []))
+        value = job_return.return_value
+        if self.keep_checkpoints == "best" and isinstance(value, float) and job_return.hydra_cfg is not None:
+            # the job's run directory (working_dir is the directory it ran in: relx jobs do not chdir)
+            run = Path(str(job_return.hydra_cfg.hydra.runtime.output_dir))
+            self._keep_checkpoints_of_best(value, run)
+
+    def _remember_best(self, study: Any, where: Path) -> None:
+        """The best complete trial of a resumed study, whose checkpoints are the ones kept so far."""
+        from optuna.trial import TrialState
+
+        if any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+            self.best = (float(study.best_value), trial_run(where, study.best_trial))
+
+    def _keep_checkpoints_of_best(self, value: float, run: Path) -> None:
+        """Delete the checkpoints of the worse of this trial's run and the best so far (ties: the earlier stays,
+        as Optuna's best trial)."""
+        better = self.best is None or (value > self.best[0] if self.maximise else value < self.best[0])
+        if better:
+            previous = self.best[1] if self.best is not None else None
+            self.best = (value, run)
+            if previous is not None:
+                _drop_checkpoints(previous)
+        else:
+            _drop_checkpoints(run)
 
     def _stop_if_none_completed(self, config: DictConfig, overrides: list[str]) -> None:
         """After the last trial, when no trial of the study has completed: record this one as failed and end
