@@ -9,6 +9,11 @@ encoder: continued MLM and vocabulary extension").
   (the encoder frozen, only the masked-LM head fitted; MiniLM ships no masked-LM head) and after a short
   continued-pretraining run (the same steps, encoder trained); the same masks in every run (relx draws the
   evaluation masks from the seed).
+* ``fea_ptb``: seed 001's fea vs fea:ptb row on UD English-EWT: pairwise attention (emb+att) on frozen features
+  (``encoder.freeze=true``, 2 epochs, seeds ``--seeds``) of MiniLM as shipped and of MiniLM after one epoch of
+  continued MLM on the treebank's training text; each seed's two best checkpoints re-scored on dev by
+  ``relx.evaluate`` (prediction files) and tested against each other (paired bootstrap CI and approximate
+  randomisation p of the LAS difference, ``relx.comparison``).
 * ``c3``: C3 with a fraction of its training questions, three ways at one budget: the tokenizer as it is,
   ``encoder.extend_vocab=task``, and extend_vocab + continued MLM on C3's training text first
   (``encoder.name`` = that run's ``encoder/``).
@@ -116,6 +121,42 @@ def mlm_runs(data: Path, work: Path, batch_size: int, steps: int) -> dict[str, A
     }
 
 
+def evaluated(run_dir: Path) -> Path:
+    """``run_dir/eval_dev``: the run's best checkpoint scored on dev by ``relx.evaluate`` (its prediction file)."""
+    out = run_dir / "eval_dev"
+    if not (out / "metrics.json").is_file():
+        best = json.loads((run_dir / "data_summary.json").read_text())["best_checkpoint"]
+        command = [sys.executable, "-m", "relx.evaluate", f"ckpt_path={best}", "split=dev", f"output_dir={out}"]
+        done = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return out
+
+
+def fea_ptb_runs(data: Path, work: Path, seeds: list[int]) -> dict[str, Any]:
+    from relx.comparison import compare
+
+    ud = data / "ud_english_ewt"
+    quiet = ["trainer.enable_progress_bar=false", "write_predictions=false"]
+    mlm = work / "ud_mlm"
+    results: dict[str, Any] = {
+        "mlm": run_train(mlm, ["task=mlm", "mlm.source=ud_ewt", f"data_dir={ud}", "data.batch_size=32",
+                               "trainer.max_epochs=1", "trainer.early_stopping_patience=0", *quiet]),
+        "fea": {}, "fea_ptb": {}, "paired_las_fea_ptb_minus_fea": {},
+    }  # fmt: skip
+    parser = ["task=ud_ewt", "head=pairwise_attention", "encoder.freeze=true", f"data_dir={ud}", "trainer.max_epochs=2"]
+    for seed in seeds:
+        fea, ptb = work / f"ud_fea_s{seed}", work / f"ud_fea_ptb_s{seed}"
+        results["fea"][seed] = run_train(fea, [*parser, f"seed={seed}", *quiet])
+        results["fea_ptb"][seed] = run_train(ptb, [*parser, f"seed={seed}", f"encoder.name={mlm / 'encoder'}", *quiet])
+        c = compare(evaluated(fea), evaluated(ptb), split="validation", resamples=10_000, seed=0)
+        results["paired_las_fea_ptb_minus_fea"][seed] = {
+            "fea": 100 * c.score_a, "fea_ptb": 100 * c.score_b, "diff": 100 * c.diff, "low": 100 * c.low,
+            "high": 100 * c.high, "p": c.p_value, "sentences": c.items,
+        }  # fmt: skip
+    return results
+
+
 def c3_runs(data: Path, work: Path, fraction: float, batch_size: int, epochs: int) -> dict[str, Any]:
     c3 = data / "c3"
     common = [f"data_dir={c3}", f"data.train_fraction={fraction}", f"data.batch_size={batch_size}",
@@ -138,7 +179,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--work", type=Path, default=Path("runs/adaptation"))
-    parser.add_argument("--parts", nargs="+", default=["unk", "mlm"], choices=["unk", "mlm", "c3"])
+    parser.add_argument("--parts", nargs="+", default=["unk", "mlm"], choices=["unk", "mlm", "fea_ptb", "c3"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="fea_ptb's seeds")
     parser.add_argument("--mlm-steps", type=int, default=100)
     parser.add_argument("--c3-fraction", type=float, default=0.1)
     parser.add_argument("--c3-epochs", type=int, default=2)
@@ -151,6 +193,8 @@ def main() -> None:
         results["unk"] = unk_rates(data)
     if "mlm" in args.parts:
         results["mlm"] = mlm_runs(data, work, batch_size=32, steps=args.mlm_steps)
+    if "fea_ptb" in args.parts:
+        results["fea_ptb"] = fea_ptb_runs(data, work, args.seeds)
     if "c3" in args.parts:
         results["c3"] = c3_runs(data, work, args.c3_fraction, batch_size=8, epochs=args.c3_epochs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
