@@ -260,3 +260,27 @@ def test_evaluate_by_default_scores_dev_of_docred(tmp_path: Path, checkpoints: d
     assert out_dir == tmp_path and "val/f1" in metrics and not any(k.startswith("test/") for k in metrics)
     assert json.loads((tmp_path / "metrics.json").read_text()) == pytest.approx(metrics)
     assert (tmp_path / "result_validation.json").is_file() and (tmp_path / "result_test.json").is_file()
+
+
+def test_two_evaluations_of_a_parser_compare_against_the_gold_treebank(
+    tmp_path: Path, checkpoints: dict[str, Path]
+) -> None:
+    """An evaluation's directory names the data it scored (config.json), so ``relx.report --compare`` tests two
+    evaluations of a parser against the gold treebank, also when one scored a file given by ``input=``."""
+    from relx.build import sample_dir
+    from relx.comparison import compare
+
+    renamed = tmp_path / "held_out.conllu"
+    renamed.write_text((sample_dir("ud_ewt") / "en_ewt-ud-test.conllu").read_text())
+    common = [f"ckpt_path={checkpoints['ud_ewt']}", "accelerator=cpu"]
+    mst, _ = evaluate(compose_config([*common, "split=test", f"output_dir={tmp_path / 'mst'}"], "evaluate", False))
+    greedy, _ = evaluate(
+        compose_config(
+            [*common, f"input={renamed}", "decoder=greedy", f"output_dir={tmp_path / 'greedy'}"], "evaluate", False
+        )
+    )
+    stored = json.loads((greedy / "config.json").read_text())
+    assert (stored["data_dir"], stored["task"]["files"]["test"]) == (str(tmp_path), "held_out.conllu")
+    result = compare(mst, greedy, split="test", resamples=50)
+    assert result.metric == "LAS" and result.items == len(renamed.read_text().strip().split("\n\n"))
+    assert result.score_a == pytest.approx(json.loads((mst / "metrics.json").read_text())["test/las"], abs=1e-6)

@@ -174,7 +174,7 @@ def _evaluate_checkpoint(
     if input_path is not None:
         requested = "test" if requested == AUTO else requested
         split_files = {requested: input_path}
-    _, module, datamodule = restore(
+    cfg, module, datamodule = restore(
         checkpoint,
         data_dir=None if split_files else data_dir,
         splits=("validation", "test") if requested == AUTO else (requested,),
@@ -197,10 +197,20 @@ def _evaluate_checkpoint(
         write_plots(datamodule.task, out_dir, split, datamodule.examples[split], predictions)
     write_json_atomic(out_dir / "metrics.json", metrics)
     write_json_atomic(out_dir / "data_summary.json", datamodule.data_summary())
+    write_json_atomic(out_dir / "config.json", scored_config(cfg, datamodule))
     source = input_path or datamodule.data_dir
     unscored = f"; {', '.join(predicted_only)} predicted only (no gold labels)" if predicted_only else ""
     print(f"\n{source} [{', '.join(scored)}{unscored}] -> {out_dir}\n{format_summary(metrics)}\n", flush=True)
     return out_dir, metrics
+
+
+def scored_config(cfg: dict[str, Any], datamodule: TaskDataModule) -> dict[str, Any]:
+    """The checkpoint's run configuration with the data it was just scored on (data directory and split files,
+    ``input=FILE`` included): an evaluation's ``config.json``, which makes its directory a run that
+    ``relx.report --compare`` can test against another (a parser's predictions are scored against the gold
+    treebank that file names)."""
+    data_dir = str(datamodule.data_dir) if datamodule.data_dir is not None else cfg.get("data_dir")
+    return {**cfg, "data_dir": data_dir, "task": {**cfg["task"], "files": dict(datamodule.task.files)}}
 
 
 def predict(
