@@ -11,15 +11,12 @@ gives each head's throughput relative to the encoder alone.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, run_variants
+from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, report_head, run_variants
 
 VARIANTS = {  # name -> (head, mention markers, windowed); each head is compared with the encoder on the same input
     "encoder_only": ("encoder", True, False),
@@ -131,10 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         if name in results and ref in results
     }
     report = {
-        "benchmark": "docre_heads_training",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "settings": {k: v for k, v in vars(args).items() if k != "only"},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **report_head("docre_heads_training", args),
         "results": results,
         "ratio_head_over_encoder_only_documents_per_s": ratios,
     }

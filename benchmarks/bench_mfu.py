@@ -17,16 +17,14 @@ position is real work.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_training import BERT_BASE, ROOT, fit_timed, peak_memory_mb, run_variants
+from bench_training import BERT_BASE, ROOT, fit_timed, peak_memory_mb, report_head, run_variants
 
 VARIANTS = ("eager", "compiled")
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name(); the first
@@ -151,10 +149,7 @@ def main(argv: list[str] | None = None) -> None:
 
     results = run_variants(__file__, argv, args.variants, show)
     report = {
-        "benchmark": "mfu_training_step",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "settings": {k: v for k, v in vars(args).items() if k != "only"},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **report_head("mfu_training_step", args),
         "results": results,
     }
     out = Path(

@@ -10,15 +10,12 @@ pairwise / biaffine throughput ratio and the capture / eager ratio.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, run_variants
+from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, report_head, run_variants
 
 VARIANTS = {  # name -> (head, encoder attention)
     "token": ("token", "sdpa"),
@@ -100,10 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         lambda name, r: f"{name:>17}: {r['samples_per_s']:7.1f} samples/s  peak {r['peak_memory_mb']:.0f} MB",
     )  # fmt: skip
     report = {
-        "benchmark": "parsing_heads_training",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "settings": {k: v for k, v in vars(args).items() if k != "only"},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **report_head("parsing_heads_training", args),
         "results": results,
         "ratio_pairwise_over_biaffine_samples_per_s": results["pairwise_capture"]["samples_per_s"]
         / results["biaffine"]["samples_per_s"],

@@ -15,16 +15,13 @@ same encoder with the same precision and number of steps, each in its own child 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import StepTimer, child_result, fit_timed, peak_memory_mb  # noqa: E402
+from bench_training import StepTimer, child_result, fit_timed, peak_memory_mb, report_head  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "cmrc2018"
@@ -178,11 +175,12 @@ def main(argv: list[str] | None = None) -> None:
         results[which] = r
     ratio = results["relx"]["windows_per_s"] / results["reference"]["windows_per_s"]
     report = {
-        "benchmark": "span_qa_training",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "settings": {k: v for k, v in vars(args).items() if k != "only"}
-        | {"questions": len(dm.features["train"]), "mean_windows_per_question": windows_per_question(dm)},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **report_head(
+            "span_qa_training",
+            args,
+            questions=len(dm.features["train"]),
+            mean_windows_per_question=windows_per_question(dm),
+        ),  # fmt: skip
         "reference": "transformers.Trainer + AutoModelForQuestionAnswering + DataCollatorWithPadding",
         "results": results,
         "ratio_relx_over_reference_windows_per_s": ratio,

@@ -109,6 +109,16 @@ def build_datamodule(args: argparse.Namespace, tokenizer: Any) -> Any:
     return dm
 
 
+def report_head(benchmark: str, args: argparse.Namespace, **settings: Any) -> dict[str, Any]:
+    """The fields every benchmark's JSON starts with: its name, date, settings (``settings`` added) and machine."""
+    return {
+        "benchmark": benchmark,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "settings": {k: v for k, v in vars(args).items() if k != "only"} | settings,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+    }
+
+
 def peak_memory_mb(device: str) -> float:
     import torch
 
@@ -389,11 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     ratio = ratios.get(f"{best_relx}/{best_reference}")
     report = {
-        "benchmark": f"{args.task}_training",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "settings": {k: v for k, v in vars(args).items() if k != "only"}
-        | {"examples": len(lengths), "mean_tokens_per_sample": mean_tokens},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        **report_head(f"{args.task}_training", args, examples=len(lengths), mean_tokens_per_sample=mean_tokens),
         "reference": "transformers.Trainer + " + REFERENCE_MODEL[args.task],
         "results": results,
         "ratios_samples_per_s": ratios,
