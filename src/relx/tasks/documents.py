@@ -90,14 +90,16 @@ class DocumentBatch(EncodedBatch):
             return torch.arange(n_pairs, device=device)
         docs = len(self)
         positive = self.pair_labels[:, 1:].sum(-1) > 0
-        n_pos = torch.bincount(self.pair_doc[positive], minlength=docs)
-        n_neg = torch.bincount(self.pair_doc[~positive], minlength=docs)
+        # counts per document without boolean indexing (which would synchronise)
+        n_all = torch.bincount(self.pair_doc, minlength=docs)
+        n_pos = torch.bincount(self.pair_doc, weights=positive.float(), minlength=docs).long()
+        n_neg = n_all - n_pos
         # order (exact integer keys): by document, positives before negatives, positives by index, negatives at random
         within = torch.where(
             positive, torch.arange(n_pairs, device=device), n_pairs + torch.randperm(n_pairs, device=device)
         )
         order = torch.argsort(self.pair_doc * (2 * n_pairs) + within)
-        doc_start = torch.cumsum(n_pos + n_neg, 0) - (n_pos + n_neg)
+        doc_start = torch.cumsum(n_all, 0) - n_all
         rank = torch.empty_like(order)
         rank[order] = torch.arange(n_pairs, device=device) - doc_start[self.pair_doc[order]]
         quota_neg = n_neg
