@@ -415,7 +415,7 @@ def test_document_re_trains_and_writes_official_outputs(tmp_path: Path, task: st
     assert metrics["val/ign_f1"] == pytest.approx(official["ign_f1"], abs=1e-4)
     assert (tmp_path / "pr_curve_validation.png").stat().st_size > 1000
     if head == "docre_baseline":  # the dev-tuned threshold travels in the checkpoint
-        state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
         assert float(state["heads.pair.theta"]) == pytest.approx(metrics["val/threshold"], abs=1e-6)
 
 
