@@ -121,19 +121,9 @@ def mlm_runs(data: Path, work: Path, batch_size: int, steps: int) -> dict[str, A
     }
 
 
-def evaluated(run_dir: Path) -> Path:
-    """``run_dir/eval_dev``: the run's best checkpoint scored on dev by ``relx.evaluate`` (its prediction file)."""
-    out = run_dir / "eval_dev"
-    if not (out / "metrics.json").is_file():
-        best = json.loads((run_dir / "data_summary.json").read_text())["best_checkpoint"]
-        command = [sys.executable, "-m", "relx.evaluate", f"ckpt_path={best}", "split=dev", f"output_dir={out}"]
-        done = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    return out
-
-
 def fea_ptb_runs(data: Path, work: Path, seeds: list[int]) -> dict[str, Any]:
+    from tagging_seeds import eval_dir, rescore  # the best checkpoint scored on dev, its predictions written
+
     from relx.comparison import compare
 
     ud = data / "ud_english_ewt"
@@ -149,7 +139,8 @@ def fea_ptb_runs(data: Path, work: Path, seeds: list[int]) -> dict[str, Any]:
         fea, ptb = work / f"ud_fea_s{seed}", work / f"ud_fea_ptb_s{seed}"
         results["fea"][seed] = run_train(fea, [*parser, f"seed={seed}", *quiet])
         results["fea_ptb"][seed] = run_train(ptb, [*parser, f"seed={seed}", f"encoder.name={mlm / 'encoder'}", *quiet])
-        c = compare(evaluated(fea), evaluated(ptb), split="validation", resamples=10_000, seed=0)
+        rescore(fea, None), rescore(ptb, None)
+        c = compare(eval_dir(fea, None), eval_dir(ptb, None), split="validation", resamples=10_000, seed=0)
         results["paired_las_fea_ptb_minus_fea"][seed] = {
             "fea": 100 * c.score_a, "fea_ptb": 100 * c.score_b, "diff": 100 * c.diff, "low": 100 * c.low,
             "high": 100 * c.high, "p": c.p_value, "sentences": c.items,

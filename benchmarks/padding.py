@@ -22,11 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from relx.encoders.buckets import DEFAULT_BUCKETS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import compose_config  # noqa: E402  (the config relx.train composes, as encoder_adaptation.py does)
 
 # name -> (task=, data folder under --data, extra overrides)
 TASKS: dict[str, tuple[str, str, list[str]]] = {
@@ -43,10 +47,9 @@ BUCKET_SETS = {"default": DEFAULT_BUCKETS, "fine": (8, 16, 24, 32, 40, 48, 56, 6
 
 def padding_share(overrides: list[str]) -> dict[str, Any]:
     from relx.build import build_datamodule, build_tokenizer
-    from relx.composition import _compose
     from relx.encoders.buckets import bucket_length
 
-    cfg = _compose(overrides)
+    cfg = compose_config(overrides)
     datamodule = build_datamodule(cfg, build_tokenizer(cfg))
     datamodule.setup("fit")
     real = padded = rows = batches = 0
