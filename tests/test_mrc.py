@@ -17,6 +17,7 @@ import torch
 from behaviour import check_behaviour
 from helpers import TINY_FAST, compose_config
 from relx.build import sample_dir
+from relx.comparison import compare
 from relx.data.mrc import (
     read_c3,
     read_contexts,
@@ -325,9 +326,16 @@ def test_every_mrc_task_trains_and_writes_metrics(tmp_path: Path, task: str, hea
         answers = json.loads((tmp_path / "predictions_validation.json").read_text())
         summary = json.loads((tmp_path / "data_summary.json").read_text())
         assert len(answers) == summary["validation"]["examples"] and summary["validation"]["windows"] > len(answers)
+        # the answer key is the dev split as a SQuAD-style file: the official scores recomputed from the two files
+        key, _ = read_squad(tmp_path / "answer_key_validation.json")
+        assert sorted(ex.id for ex in key) == sorted(answers)
+        recomputed = qa_scores([answers[ex.id] for ex in key], [ex.answers for ex in key])
+        assert recomputed == pytest.approx({"em": saved["val/em"], "f1": saved["val/f1"]})
     else:
         rows = (tmp_path / "predictions_validation.jsonl").read_text().splitlines()
         assert all(0 <= json.loads(r)["pred"] < 4 for r in rows)
+    itself = compare(tmp_path, tmp_path, resamples=20)  # relx.report --compare reads the files back
+    assert itself.score_a == pytest.approx(saved[keys[-1]]) and itself.diff == 0.0 and itself.p_value == 1.0
 
 
 def test_drcd_carved_from_one_file_keeps_articles_apart(tmp_path: Path) -> None:

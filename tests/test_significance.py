@@ -12,6 +12,7 @@ import pytest
 from seqeval.metrics import f1_score
 
 from relx.comparison import compare
+from relx.errors import DataFormatError, RelxError
 from relx.metrics.attachment import attachment_scores
 from relx.metrics.relation_scores import semeval_official_scores
 from relx.report import SeedStat, main, seed_groups
@@ -271,6 +272,72 @@ def test_compare_scores_parsing_runs_against_the_gold_treebank(tmp_path: Path) -
         (tmp_path / name / "predictions_test.conllu").write_text("".join(CONLLU.format(*s) for s in sentences))
     result = compare(tmp_path / "a", tmp_path / "b", resamples=100)
     assert (result.items, result.score_a, result.score_b) == (4, pytest.approx(6 / 8), 1.0)  # punctuation unscored
+
+
+QA_GOLD = [("q1", ["北京"]), ("q2", ["1998年", "1998"]), ("q3", ["上海市"]), ("q4", ["长江"])]
+
+
+def span_qa_run(root: Path, name: str, answers: list[str]) -> Path:
+    """A span QA run's dev files: the answer key (two articles, SQuAD layout, as relx writes it) and predictions."""
+    from relx.data.mrc import QAExample, squad_answer_key
+
+    examples = [
+        QAExample(qid, f"question {qid}?", f"context {i // 2}", tuple(gold), (0,) * len(gold), f"article {i // 3}")
+        for i, (qid, gold) in enumerate(QA_GOLD)
+    ]
+    run = root / name
+    run.mkdir()
+    (run / "answer_key_validation.json").write_text(json.dumps(squad_answer_key(examples), ensure_ascii=False))
+    (run / "predictions_validation.json").write_text(
+        json.dumps(dict(zip([q for q, _ in QA_GOLD], answers, strict=False)))
+    )
+    return run
+
+
+def test_compare_scores_span_qa_runs_by_the_cmrc_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from relx.metrics.mrc_scores import qa_scores
+
+    gold = [answers for _, answers in QA_GOLD]
+    weak_answers = ["北京市", "1998", "江苏", "长江"]  # partial, exact (second answer), wrong, exact
+    weak, strong = (
+        span_qa_run(tmp_path, "a", weak_answers),
+        span_qa_run(tmp_path, "b", ["北京", "1998年", "上海", "长江"]),
+    )
+    f1 = compare(weak, strong, resamples=100)
+    expected_a, expected_b = qa_scores(weak_answers, gold), qa_scores(["北京", "1998年", "上海", "长江"], gold)
+    assert (f1.items, f1.item_name, f1.split) == (4, "questions", "validation")
+    assert (f1.score_a, f1.score_b) == pytest.approx((expected_a["f1"], expected_b["f1"]))
+    assert f1.metric == "F1 (CMRC 2018 script)" and 0 < f1.score_a < f1.score_b < 1
+    em = compare(weak, strong, resamples=100, metric="em")
+    assert (em.score_a, em.score_b, em.metric) == (0.5, 0.75, "EM (CMRC 2018 script)")
+    main(["--compare", str(weak), str(strong), "--test-metric", "em", "--resamples", "50"])
+    assert capsys.readouterr().out.startswith("EM (CMRC 2018 script) on validation (4 questions)\n")
+    with pytest.raises(SystemExit, match="--metric acc does not apply to predictions_.* one of f1, em"):
+        main(["--compare", str(weak), str(strong), "--test-metric", "acc"])
+    partial = span_qa_run(tmp_path, "partial", weak_answers[:3])
+    with pytest.raises(SystemExit, match=r"predictions_validation.json: no answer for question q4 \(1 of 4 missing\)"):
+        main(["--compare", str(weak), str(partial)])
+
+
+def test_compare_scores_choice_runs_by_accuracy(tmp_path: Path) -> None:
+    gold = [0, 2, 1, 3, 0]
+    for name, chosen in (("a", [0, 1, 1, 0, 0]), ("b", gold)):
+        (tmp_path / name).mkdir()
+        records = [
+            {"id": f"d-{i}", "question": "?", "pred": p, "gold": g}
+            for i, (p, g) in enumerate(zip(chosen, gold, strict=True))
+        ]
+        (tmp_path / name / "predictions_test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = compare(tmp_path / "a", tmp_path / "b", resamples=100)
+    assert (result.metric, result.items, result.score_a, result.score_b) == ("accuracy", 5, 0.6, 1.0)
+    with pytest.raises(RelxError, match="--metric em does not apply to predictions_.*jsonl: auto"):
+        compare(tmp_path / "a", tmp_path / "b", metric="em")
+    (tmp_path / "a" / "predictions_test.jsonl").write_text(json.dumps({"id": "d-0", "pred": 1}) + "\n")
+    with pytest.raises(DataFormatError, match="predictions_test.jsonl:1: expected a record with .*'gold'"):
+        compare(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "a" / "predictions_test.jsonl").write_text('{"id": "d-0", "pred": 1, "gold": 0}\n{"id": \n')
+    with pytest.raises(DataFormatError, match="predictions_test.jsonl:2: not JSON"):
+        compare(tmp_path / "a", tmp_path / "b")
 
 
 def test_compare_without_comparable_files_is_a_one_line_error(

@@ -10,7 +10,12 @@ wrote decide the family:
 - ``predictions_<split>.conll`` (NER, slots): seqeval entity F1;
 - ``predictions_<split>.conllu`` (dependency parsing): LAS against the gold treebank the run read (its
   ``config.json``: ``data_dir``, else the bundled sample, and ``task.files``), with the task's conventions
-  (``task.punctuation``, ``universal_relations``).
+  (``task.punctuation``, ``universal_relations``);
+- ``predictions_<split>.json`` + ``answer_key_<split>.json`` (span QA: CMRC 2018, DRCD): F1 (``metric="f1"``,
+  the default) or EM (``metric="em"``) per question by the CMRC 2018 script, or SQuAD v1.1's with
+  ``task.metrics.span.language: en`` in the run's ``config.json``, averaged over questions;
+- ``predictions_<split>.jsonl`` with a ``gold`` per question (multiple choice: C3, context selection):
+  accuracy.
 
 The two runs must have scored the same items (same gold, in the same order).
 """
@@ -60,7 +65,11 @@ _FAMILIES = {
     "semeval": "predictions_{split}.txt + answer_key_{split}.txt",
     "ner": "predictions_{split}.conll",
     "parsing": "predictions_{split}.conllu",
+    "span_qa": "predictions_{split}.json + answer_key_{split}.json",
+    "choice": "predictions_{split}.jsonl",
 }
+# What ``metric=`` may name for each family (the first is the default).
+_METRICS: dict[str, tuple[str, ...]] = {"span_qa": ("f1", "em")}
 
 
 def _id_labels(path: Path) -> list[tuple[str, str]]:
@@ -149,7 +158,63 @@ def _parsing(run: Path, split: str) -> _Outputs:
     return _Outputs("parsing", gold_trees, [(heads, rels) for _, heads, rels in pred], conventions)
 
 
-_READERS: dict[str, Callable[[Path, str], _Outputs]] = {"semeval": _semeval, "ner": _ner, "parsing": _parsing}
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataFormatError(path, f"not JSON ({e.msg})", e.lineno) from None
+
+
+def _span_language(run: Path) -> str:
+    """The span scorer's language of a run (``task.metrics.span.language`` in its ``config.json``; CMRC's "zh")."""
+    config_path = run / "config.json"
+    cfg = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    span = (((cfg.get("task") or {}).get("metrics") or {}).get("span") or {}) if isinstance(cfg, dict) else {}
+    return str(span.get("language", "zh")) if isinstance(span, dict) else "zh"
+
+
+def _span_qa(run: Path, split: str) -> _Outputs:
+    """Gold answers of each question from the answer key (SQuAD layout, in its order), the predicted text."""
+    key_path, pred_path = run / f"answer_key_{split}.json", run / f"predictions_{split}.json"
+    key, predicted = _read_json(key_path), _read_json(pred_path)
+    if not isinstance(predicted, dict):
+        raise DataFormatError(pred_path, "expected {question id: answer text}")
+    try:
+        questions = [qa for article in key["data"] for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+        gold = [(str(qa["id"]), [str(answer["text"]) for answer in qa["answers"]]) for qa in questions]
+    except (KeyError, TypeError) as e:
+        raise DataFormatError(key_path, f"not a SQuAD-style answer key ({e!r})") from None
+    missing = [qid for qid, _ in gold if qid not in predicted]
+    if missing:
+        raise RelxError(f"{pred_path}: no answer for question {missing[0]} ({len(missing)} of {len(gold)} missing)")
+    return _Outputs("span_qa", gold, [str(predicted[qid]) for qid, _ in gold], {"language": _span_language(run)})
+
+
+def _choice(run: Path, split: str) -> _Outputs:
+    """Each question's id and gold candidate, and the chosen one (``predictions_<split>.jsonl`` records)."""
+    path = run / f"predictions_{split}.jsonl"
+    gold, pred = [], []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataFormatError(path, f"not JSON ({e.msg})", lineno) from None
+        if not isinstance(record, dict) or record.get("gold") is None or "pred" not in record:
+            raise DataFormatError(path, "expected a record with the question's 'pred' and its 'gold' candidate", lineno)
+        gold.append((str(record.get("id")), int(record["gold"])))
+        pred.append(int(record["pred"]))
+    return _Outputs("choice", gold, pred, {})
+
+
+_READERS: dict[str, Callable[[Path, str], _Outputs]] = {
+    "semeval": _semeval,
+    "ner": _ner,
+    "parsing": _parsing,
+    "span_qa": _span_qa,
+    "choice": _choice,
+}
 
 
 def _family(run: Path, split: str) -> str:
@@ -161,6 +226,10 @@ def _family(run: Path, split: str) -> str:
         return "ner"
     if (run / f"predictions_{split}.conllu").is_file():
         return "parsing"
+    if (run / f"predictions_{split}.json").is_file() and (run / f"answer_key_{split}.json").is_file():
+        return "span_qa"
+    if (run / f"predictions_{split}.jsonl").is_file():
+        return "choice"
     looked = ", ".join(files.format(split=split) for files in _FAMILIES.values())
     raise RelxError(f"{run} has no official prediction files of split {split!r} to compare (looked for {looked})")
 
@@ -177,11 +246,54 @@ def _auto_split(*runs: Path) -> str:
     return "test" if any(any(run.glob("predictions_test.*")) for run in runs) else "validation"
 
 
+def _statistics(
+    family: str, a: _Outputs, b: _Outputs, metric: str
+) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray], str, str]:
+    """Per-item statistics of both runs, the metric over their sums, its name and what an item is."""
+    from relx import significance as sig
+
+    allowed = _METRICS.get(family, ())
+    if metric != "auto" and metric not in allowed:
+        offered = f"one of {', '.join(allowed)}" if allowed else "auto (it has one metric)"
+        raise RelxError(f"--metric {metric} does not apply to {_FAMILIES[family]}: {offered}")
+    if family == "semeval":
+        gold = [label for _, label in a.gold]
+        labels = sig.semeval_labels(gold, a.pred, b.pred)
+        stats = sig.semeval_counts(a.pred, gold, labels), sig.semeval_counts(b.pred, gold, labels)
+        return *stats, sig.semeval_f1_metric(labels), "SemEval-2010 Task 8 official macro-F1", "sentences"
+    if family == "ner":
+        stats = sig.entity_counts(a.gold, a.pred), sig.entity_counts(b.gold, b.pred)
+        return *stats, sig.f1_from_counts, "entity F1 (seqeval)", "sentences"
+    if family == "span_qa":
+        answers, language = [gold for _, gold in a.gold], a.conventions["language"]
+        stats = sig.qa_counts(answers, a.pred, language), sig.qa_counts(answers, b.pred, language)
+        which = allowed[0] if metric == "auto" else metric
+        script = "CMRC 2018 script" if language == "zh" else "SQuAD v1.1 script"
+        column = {"em": 0, "f1": 1}[which]  # qa_counts' columns
+        return *stats, sig.mean_of(column), f"{which.upper()} ({script})", "questions"
+    if family == "choice":
+        gold_choices = [g for _, g in a.gold]
+        stats = sig.choice_counts(gold_choices, a.pred), sig.choice_counts(gold_choices, b.pred)
+        return *stats, sig.mean_of(0), "accuracy", "questions"
+    heads, rels = [h for _, h, _ in a.gold], [r for _, _, r in a.gold]
+
+    def counts(pred: list[Any]) -> np.ndarray:
+        return sig.attachment_counts(heads, rels, [h for h, _ in pred], [r for _, r in pred], **a.conventions)
+
+    return counts(a.pred), counts(b.pred), sig.las_from_counts, "LAS", "sentences"
+
+
 def compare(
-    run_a: str | Path, run_b: str | Path, split: str = "auto", resamples: int = 1000, seed: int = 0
+    run_a: str | Path,
+    run_b: str | Path,
+    split: str = "auto",
+    resamples: int = 1000,
+    seed: int = 0,
+    metric: str = "auto",
 ) -> Comparison:
     """Score two runs' official predictions of ``split`` per item and test their difference (module docstring);
-    ``split="auto"``: the test split when either run has its predictions, else the dev split."""
+    ``split="auto"``: the test split when either run has its predictions, else the dev split; ``metric``: which
+    of the family's metrics (span QA: ``f1``, ``em``), ``auto`` its first."""
     from relx import significance as sig
 
     if resamples < 1:
@@ -202,29 +314,13 @@ def compare(
         )
     if a.conventions != b.conventions:
         raise RelxError(f"{dir_a} and {dir_b} score {split} with different conventions (task.punctuation, metrics)")
-    metric: sig.Metric
-    if family_a == "semeval":
-        gold = [label for _, label in a.gold]
-        labels = sig.semeval_labels(gold, a.pred, b.pred)
-        stats_a, stats_b = sig.semeval_counts(a.pred, gold, labels), sig.semeval_counts(b.pred, gold, labels)
-        metric, name, item_name = sig.semeval_f1_metric(labels), "SemEval-2010 Task 8 official macro-F1", "sentences"
-    elif family_a == "ner":
-        stats_a, stats_b = sig.entity_counts(a.gold, a.pred), sig.entity_counts(b.gold, b.pred)
-        metric, name, item_name = sig.f1_from_counts, "entity F1 (seqeval)", "sentences"
-    else:
-        heads, rels = [h for _, h, _ in a.gold], [r for _, _, r in a.gold]
-
-        def counts(pred: list[Any]) -> np.ndarray:
-            return sig.attachment_counts(heads, rels, [h for h, _ in pred], [r for _, r in pred], **a.conventions)
-
-        stats_a, stats_b = counts(a.pred), counts(b.pred)
-        metric, name, item_name = sig.las_from_counts, "LAS", "sentences"
+    stats_a, stats_b, scorer, name, item_name = _statistics(family_a, a, b, metric)
     if len(stats_a) == 0:
         raise RelxError(f"{dir_a} has no {split} items to compare")
-    diff, low, high = sig.paired_bootstrap(stats_a, stats_b, metric, resamples, seed)
-    p_value = sig.approximate_randomisation(stats_a, stats_b, metric, resamples, seed)
+    diff, low, high = sig.paired_bootstrap(stats_a, stats_b, scorer, resamples, seed)
+    p_value = sig.approximate_randomisation(stats_a, stats_b, scorer, resamples, seed)
     return Comparison(
-        name, split, len(stats_a), item_name, sig.score(stats_a, metric), sig.score(stats_b, metric),
+        name, split, len(stats_a), item_name, sig.score(stats_a, scorer), sig.score(stats_b, scorer),
         diff, low, high, p_value, resamples, seed,
     )  # fmt: skip
 

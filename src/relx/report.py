@@ -31,7 +31,8 @@ printed after the seed table and written as ``significance.md``, ``.csv`` and ``
 seed because a carved dev split depends on the seed: both runs of a pair scored the same sentences.
 
 ``python -m relx.report --compare RUN_A RUN_B``: the significance of two runs' difference (``relx.comparison``).
-``--split auto`` (the default) compares the test predictions when a run wrote some, else the dev ones.
+``--split auto`` (the default) compares the test predictions when a run wrote some, else the dev ones;
+``--test-metric em`` tests span QA runs on exact match instead of F1.
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ def _runs_by_group(root: Path) -> dict[str, dict[str, Path]]:
 
 
 def baseline_tests(
-    root: str | Path, baseline: str, split: str = "auto", resamples: int = 1000, seed: int = 0
+    root: str | Path, baseline: str, split: str = "auto", resamples: int = 1000, seed: int = 0, metric: str = "auto"
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """(columns, rows): one row per (group, seed) testing the group's run against the baseline group's run
     of the same seed (module docstring, ``--baseline``); ``diff`` is the run's score minus the baseline's."""
@@ -254,7 +255,7 @@ def baseline_tests(
         if group == matches[0]:
             continue
         for run_seed in sorted(base.keys() & runs.keys(), key=_natural_text):
-            c = compare(base[run_seed], runs[run_seed], split, resamples, seed)
+            c = compare(base[run_seed], runs[run_seed], split, resamples, seed, metric)
             rows.append({
                 "run": group, "seed": run_seed, "metric": f"{c.metric} ({c.split})", "baseline": c.score_a,
                 "score": c.score_b, "diff": c.diff, "95% CI": f"[{c.low:+.4f}, {c.high:+.4f}]", "p": c.p_value,
@@ -377,6 +378,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="auto", help="the split whose predictions to compare (auto: test if any)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples and shuffles")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the resampling")
+    parser.add_argument(
+        "--test-metric", default="auto", help="--compare/--baseline: span QA's f1 (auto) or em; others have one"
+    )
     args = parser.parse_args(argv)
     if (args.root is None) == (args.compare is None):
         parser.error("give either DIR (a table of runs) or --compare RUN_A RUN_B")
@@ -385,12 +389,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.compare:
             run_a, run_b = args.compare
-            print(format_comparison(compare(run_a, run_b, args.split, args.resamples, args.seed), run_a, run_b), end="")
+            c = compare(run_a, run_b, args.split, args.resamples, args.seed, args.test_metric)
+            print(format_comparison(c, run_a, run_b), end="")
             return
         tabulate = seed_groups if args.seeds else collect
         columns, rows = tabulate(args.root, args.metrics.split(",") if args.metrics else None, args.by_task)
         tests = (
-            baseline_tests(args.root, args.baseline, args.split, args.resamples, args.seed) if args.baseline else None
+            baseline_tests(args.root, args.baseline, args.split, args.resamples, args.seed, args.test_metric)
+            if args.baseline
+            else None
         )
     except RelxError as err:
         raise SystemExit(f"relx: error: {err}") from err

@@ -14,7 +14,9 @@ exactly (``tests/test_significance.py`` checks them against the scorers on the f
 - ``semeval_counts`` + ``semeval_f1_metric``: SemEval-2010 Task 8's official macro-F1 ((9+1)-way,
   direction taken into account) from per-sentence, per-relation (correct, proposed, wrong direction,
   gold) counts; a resample's macro average runs over the relations its answer key contains, as the
-  scorer does.
+  scorer does;
+- ``qa_counts`` + ``mean_of``: the CMRC 2018 (or SQuAD v1.1) EM or F1, means over questions;
+- ``choice_counts`` + ``mean_of(0)``: multiple-choice accuracy.
 
 The tests, both two-sided on the difference ``metric(B) - metric(A)``:
 
@@ -33,6 +35,7 @@ import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
 from relx.metrics.attachment import sentence_attachment_counts
+from relx.metrics.mrc_scores import SCORERS
 from relx.metrics.relation_scores import OTHER, _undirected
 
 # Summed statistics [..., k] -> scores [...].
@@ -222,5 +225,30 @@ def semeval_f1_metric(labels: Sequence[str]) -> Metric:
             f = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
         scored = (gold > 0) & kept
         return np.where(scored, f, 0.0).sum(axis=-1) / np.maximum(1, scored.sum(axis=-1))
+
+    return metric
+
+
+def qa_counts(answers: Sequence[Sequence[str]], predicted: Sequence[str], language: str = "zh") -> np.ndarray:
+    """Per question (exact match, F1, 1) ``[questions, 3]`` by the official reading-comprehension script
+    (``relx.metrics.mrc_scores``: CMRC 2018 for ``"zh"``, SQuAD v1.1 for ``"en"``), whose corpus scores are
+    the means over questions."""
+    em, f1 = SCORERS[language]
+    rows = [(em(gold, text), f1(gold, text), 1.0) for gold, text in zip(answers, predicted, strict=True)]
+    return np.array(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def choice_counts(gold: Sequence[int], predicted: Sequence[int]) -> np.ndarray:
+    """Per question (chose the gold candidate, 1) ``[questions, 2]``: accuracy's statistics."""
+    return np.array([(float(p == g), 1.0) for g, p in zip(gold, predicted, strict=True)]).reshape(-1, 2)
+
+
+def mean_of(column: int) -> Metric:
+    """The mean per item of statistic ``column`` from summed statistics whose last column counts the items
+    (``qa_counts``: 0 = EM, 1 = F1; ``choice_counts``: 0 = accuracy); 0 without items."""
+
+    def metric(totals: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(totals[..., -1] > 0, totals[..., column] / totals[..., -1], 0.0)
 
     return metric

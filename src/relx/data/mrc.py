@@ -354,6 +354,23 @@ def _c3_document(path: str | Path, d: int, doc: Any) -> list[ChoiceExample]:
     return examples
 
 
+def squad_answer_key(examples: list[QAExample]) -> dict[str, Any]:
+    """The labelled ``examples`` as a SQuAD-style file (``{version, data: [{title, paragraphs: [{context, qas}]}]}``),
+    in their order: consecutive questions over one article and context share one entry. It is what the CMRC
+    2018 / DRCD scripts read as the dataset, so a split carved from train can be scored (and two runs compared)
+    from the run directory alone. ``answer_start`` is ``-1`` where no verified position exists."""
+    articles: list[dict[str, Any]] = []
+    for ex in examples:
+        if not articles or articles[-1]["title"] != ex.article:
+            articles.append({"title": ex.article, "paragraphs": []})
+        paragraphs = articles[-1]["paragraphs"]
+        if not paragraphs or paragraphs[-1]["context"] != ex.context:
+            paragraphs.append({"context": ex.context, "qas": []})
+        answers = [{"text": t, "answer_start": s} for t, s in zip(ex.answers, ex.answer_starts, strict=True)]
+        paragraphs[-1]["qas"].append({"id": ex.id, "question": ex.question, "answers": answers})
+    return {"version": "relx answer key", "data": articles}
+
+
 def carve_by_article(examples: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
     """(train, dev) with whole articles in dev (no paragraph is shared between the two), deterministic."""
     from relx.data.splits import carve_dev

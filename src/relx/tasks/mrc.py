@@ -35,6 +35,7 @@ from relx.data.mrc import (
     read_questions,
     read_selection,
     read_squad,
+    squad_answer_key,
 )
 from relx.data.text import text_words
 from relx.data.vocab import LabelVocab
@@ -262,11 +263,17 @@ class SpanQATask(Task[QAExample]):
     def write_outputs(
         self, run_dir: Path, split: str, examples: list[QAExample], predictions: dict[str, list[Any]]
     ) -> list[Path]:
-        """``predictions_<split>.json``: ``{question id: answer text}``, what the CMRC/DRCD scripts read."""
+        """``predictions_<split>.json``: ``{question id: answer text}``, what the CMRC/DRCD scripts read; for a
+        labelled split also ``answer_key_<split>.json``, the split's questions and gold answers as the SQuAD-style
+        dataset those scripts read (a carved dev split exists in no data file)."""
         path = run_dir / f"predictions_{split}.json"
         answers = answer_texts(examples, predictions)
         write_json_atomic(path, {ex.id: a for ex, a in zip(examples, answers, strict=True)})
-        return [path]
+        if not examples or not all(ex.labelled for ex in examples):
+            return [path]
+        key = run_dir / f"answer_key_{split}.json"
+        write_json_atomic(key, squad_answer_key(examples))
+        return [path, key]
 
     def raw_records(self, examples: list[QAExample], predictions: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
         """``{id, question, answer, answer_start}`` per question."""
