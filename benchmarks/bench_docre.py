@@ -11,12 +11,20 @@ gives each head's throughput relative to the encoder alone.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, report_head, run_variants
+from bench_training import (
+    ROOT,
+    SHARED,
+    answer_child,
+    fit_timed,
+    peak_memory_mb,
+    report_head,
+    run_variants,
+    write_report,
+)
 
 VARIANTS = {  # name -> (head, mention markers, windowed); each head is compared with the encoder on the same input
     "encoder_only": ("encoder", True, False),
@@ -115,8 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    if args.only:
-        print("RESULT " + json.dumps(run(args)), flush=True)
+    if answer_child(args, run):
         return
     results = run_variants(
         __file__, argv, args.variants,
@@ -137,8 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.output
         else ROOT / "benchmarks" / "results" / f"docre_heads_{args.device}_{args.precision}.json"
     )
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report(out, report)
     print("documents/s relative to the encoder alone: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
 
 

@@ -17,14 +17,22 @@ position is real work.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_training import BERT_BASE, ROOT, fit_timed, peak_memory_mb, report_head, run_variants
+from bench_training import (
+    BERT_BASE,
+    ROOT,
+    answer_child,
+    fit_timed,
+    peak_memory_mb,
+    report_head,
+    run_variants,
+    write_report,
+)
 
 VARIANTS = ("eager", "compiled")
 # Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name(); the first
@@ -138,8 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    if args.only:
-        print("RESULT " + json.dumps(run(args)), flush=True)
+    if answer_child(args, run):
         return
 
     def show(name: str, r: dict[str, Any]) -> str:
@@ -155,9 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(
         args.output or ROOT / "benchmarks" / "results" / f"mfu_{args.device}_{args.model_size}_{args.precision}.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report(out, report)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,20 @@ pairwise / biaffine throughput ratio and the capture / eager ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench_training import ROOT, SHARED, fit_timed, peak_memory_mb, report_head, run_variants
+from bench_training import (
+    ROOT,
+    SHARED,
+    answer_child,
+    fit_timed,
+    peak_memory_mb,
+    report_head,
+    run_variants,
+    write_report,
+)
 
 VARIANTS = {  # name -> (head, encoder attention)
     "token": ("token", "sdpa"),
@@ -89,8 +97,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    if args.only:
-        print("RESULT " + json.dumps(run(args)), flush=True)
+    if answer_child(args, run):
         return
     results = run_variants(
         __file__, argv, list(VARIANTS),
@@ -105,9 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         / results["pairwise_eager"]["samples_per_s"],
     }
     out = Path(args.output or ROOT / "benchmarks" / "results" / f"parsing_heads_{args.device}_{args.precision}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report(out, report)
     print(
         f"ratio pairwise/biaffine samples/s: {report['ratio_pairwise_over_biaffine_samples_per_s']:.2f}; "
         f"capture/eager: {report['ratio_capture_over_eager_samples_per_s']:.2f}"

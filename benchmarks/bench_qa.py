@@ -15,13 +15,12 @@ same encoder with the same precision and number of steps, each in its own child 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import StepTimer, child_result, fit_timed, peak_memory_mb, report_head  # noqa: E402
+from bench_training import StepTimer, answer_child, child_result, fit_timed, peak_memory_mb, report_head, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "cmrc2018"
@@ -160,9 +159,7 @@ def measure(which: str, argv: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    if args.only:
-        result = run_relx(args) if args.only == "relx" else run_reference(args)
-        print("RESULT " + json.dumps(result), flush=True)
+    if answer_child(args, lambda a: run_relx(a) if a.only == "relx" else run_reference(a)):
         return
     from relx.encoders import EncoderSettings, load_tokenizer
 
@@ -190,13 +187,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.output
         else ROOT / "benchmarks" / "results" / f"qa_{args.device}_minilm_{args.precision}.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(out, report)
     for which in ("reference", "relx"):
         r = results[which]
         print(f"{which:>9}: {r['windows_per_s']:7.2f} windows/s  {r['questions_per_s']:7.2f} questions/s  "
               f"peak {r['peak_memory_mb']:.0f} MB")  # fmt: skip
-    print(f"wrote {out}")
     print(f"ratio relx/reference windows/s: {ratio:.2f}")
 
 

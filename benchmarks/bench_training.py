@@ -341,6 +341,22 @@ def train_reference(
     return {"elapsed_s": elapsed, "steps": args.steps, "peak_memory_mb": peak_memory_mb(args.device)}
 
 
+def answer_child(args: argparse.Namespace, run: Callable[[argparse.Namespace], dict[str, Any]]) -> bool:
+    """In a ``--only`` child process (``child_result``), run the one variant and print its ``RESULT {json}``
+    line; true when this process was such a child (its ``main`` is then done)."""
+    if not args.only:
+        return False
+    print("RESULT " + json.dumps(run(args)), flush=True)
+    return True
+
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    """The benchmark's JSON at ``out`` (folders made), and where it went."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
 def child_result(script: str, argv: list[str], which: str) -> dict[str, Any]:
     """Run ``script argv --only WHICH`` in a child process (a fresh memory peak) and return the
     ``RESULT {json}`` line it prints."""
@@ -360,15 +376,14 @@ def measure(which: str, argv: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    if args.only:
-        runs: dict[str, Callable[[], dict[str, Any]]] = {
-            "reference": lambda: run_reference(args),
-            "reference_grouped": lambda: run_reference(args, grouped=True),
-            "reference_best": lambda: run_reference(args, grouped=True, compiled=True),
-            "relx": lambda: run_relx(args),
-            "relx_compiled": lambda: run_relx(args, compiled=True),
-        }
-        print("RESULT " + json.dumps(runs[args.only]()), flush=True)
+    runs: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+        "reference": run_reference,
+        "reference_grouped": lambda a: run_reference(a, grouped=True),
+        "reference_best": lambda a: run_reference(a, grouped=True, compiled=True),
+        "relx": run_relx,
+        "relx_compiled": lambda a: run_relx(a, compiled=True),
+    }
+    if answer_child(args, lambda a: runs[a.only](a)):
         return
     from relx.encoders import load_tokenizer
 
@@ -409,9 +424,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     name = f"{args.task}_{args.device}_{args.model_size}_{args.precision}.json"
     out = Path(args.output) if args.output else ROOT / "benchmarks" / "results" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report(out, report)
     for name, value in ratios.items():
         print(f"ratio {name} samples/s: {value:.2f}")
     if ratio is not None:
