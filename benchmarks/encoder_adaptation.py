@@ -14,6 +14,12 @@ encoder: continued MLM and vocabulary extension").
   continued MLM on the treebank's training text; each seed's two best checkpoints re-scored on dev by
   ``relx.evaluate`` (prediction files) and tested against each other (paired bootstrap CI and approximate
   randomisation p of the LAS difference, ``relx.comparison``).
+* ``drcd``: DRCD span QA (dev carved from ``DRCD_dev.json``, 20 % of its articles) fine-tuned from the bundled
+  MiniLM three ways at one budget (one epoch, batch 8, seed 42): (a) the tokenizer as it is, (b)
+  ``encoder.extend_vocab=task``, (c) (b) after one epoch of continued MLM on the carved training articles'
+  text (contexts and questions, one passage a line; the MLM run extends the vocabulary from it); each pair
+  tested on the same dev questions (CMRC 2018 script F1 and EM, ``relx.comparison``). The CPU-sized version
+  of ``benchmarks/gpu_adaptation.sh``'s DRCD row.
 * ``c3``: C3 with a fraction of its training questions, three ways at one budget: the tokenizer as it is,
   ``encoder.extend_vocab=task``, and extend_vocab + continued MLM on C3's training text first
   (``encoder.name`` = that run's ``encoder/``).
@@ -148,6 +154,58 @@ def fea_ptb_runs(data: Path, work: Path, seeds: list[int]) -> dict[str, Any]:
     return results
 
 
+DRCD_CARVE = ["task.files.train=DRCD_dev.json", "task.files.validation=null", "task.files.test=null",
+              "data.dev_fraction=0.2"]  # fmt: skip
+DRCD_SEED = 42
+
+
+def drcd_text(data: Path, out: Path) -> Path:
+    """The carved DRCD training articles' contexts and questions, one passage a line (each once), as
+    ``out/train.txt``: the fine-tuning runs' training text (``data.dev_fraction=0.2``, seed 42)."""
+    from relx.data.mrc import carve_by_article, read_squad
+
+    examples, _ = read_squad(data / "drcd" / "DRCD_dev.json")
+    train, _ = carve_by_article(examples, 0.2, DRCD_SEED)
+    passages = dict.fromkeys(" ".join(text.split()) for ex in train for text in (ex.context, ex.question))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train.txt").write_text("".join(p + "\n" for p in passages if p), encoding="utf-8")
+    return out
+
+
+def drcd_runs(data: Path, work: Path) -> dict[str, Any]:
+    from relx.comparison import compare
+
+    common = ["encoder=minilm", "trainer=cpu", "trainer.enable_progress_bar=false", "trainer.early_stopping_patience=0",
+              f"seed={DRCD_SEED}"]  # fmt: skip
+    qa = ["task=drcd", "head=span_qa", f"data_dir={data / 'drcd'}", *DRCD_CARVE, "data.max_length=384",
+          "data.doc_stride=128", "data.batch_size=8", "data.eval_batch_size=16", "optim.encoder_lr=1e-4",
+          "trainer.max_epochs=1", "trainer.val_check_interval=0.5", *common]  # fmt: skip
+    text = drcd_text(data, work / "drcd_text")
+    mlm = work / "mlm_drcd"
+    results: dict[str, Any] = {
+        "mlm": run_train(mlm, ["task=mlm", f"data_dir={text}", "encoder.extend_vocab=task", "data.max_length=256",
+                               "data.batch_size=32", "optim.encoder_lr=1e-4", "trainer.max_epochs=1",
+                               "write_predictions=false", *common]),
+        "as_is": run_train(work / "drcd_as_is", qa),
+        "extend_vocab": run_train(work / "drcd_extend", [*qa, "encoder.extend_vocab=task"]),
+        "extend_vocab_mlm": run_train(work / "drcd_extend_mlm", [*qa, f"encoder.name={mlm / 'encoder'}"]),
+        "paired": {},
+    }  # fmt: skip
+    runs = {
+        "as_is": work / "drcd_as_is",
+        "extend_vocab": work / "drcd_extend",
+        "extend_vocab_mlm": work / "drcd_extend_mlm",
+    }
+    for a, b in (("as_is", "extend_vocab"), ("as_is", "extend_vocab_mlm"), ("extend_vocab", "extend_vocab_mlm")):
+        for metric in ("f1", "em"):
+            c = compare(runs[a], runs[b], split="validation", resamples=10_000, seed=0, metric=metric)
+            results["paired"][f"{b}_minus_{a}_{metric}"] = {
+                a: 100 * c.score_a, b: 100 * c.score_b, "diff": 100 * c.diff, "low": 100 * c.low,
+                "high": 100 * c.high, "p": c.p_value, "questions": c.items,
+            }  # fmt: skip
+    return results
+
+
 def c3_runs(data: Path, work: Path, fraction: float, batch_size: int, epochs: int) -> dict[str, Any]:
     c3 = data / "c3"
     common = [f"data_dir={c3}", f"data.train_fraction={fraction}", f"data.batch_size={batch_size}",
@@ -170,7 +228,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--work", type=Path, default=Path("runs/adaptation"))
-    parser.add_argument("--parts", nargs="+", default=["unk", "mlm"], choices=["unk", "mlm", "fea_ptb", "c3"])
+    parser.add_argument("--parts", nargs="+", default=["unk", "mlm"], choices=["unk", "mlm", "fea_ptb", "drcd", "c3"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="fea_ptb's seeds")
     parser.add_argument("--mlm-steps", type=int, default=100)
     parser.add_argument("--c3-fraction", type=float, default=0.1)
@@ -186,6 +244,8 @@ def main() -> None:
         results["mlm"] = mlm_runs(data, work, batch_size=32, steps=args.mlm_steps)
     if "fea_ptb" in args.parts:
         results["fea_ptb"] = fea_ptb_runs(data, work, args.seeds)
+    if "drcd" in args.parts:
+        results["drcd"] = drcd_runs(data, work)
     if "c3" in args.parts:
         results["c3"] = c3_runs(data, work, args.c3_fraction, batch_size=8, epochs=args.c3_epochs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
