@@ -312,7 +312,7 @@ def test_compare_scores_span_qa_runs_by_the_cmrc_script(tmp_path: Path, capsys: 
     assert (em.score_a, em.score_b, em.metric) == (0.5, 0.75, "EM (CMRC 2018 script)")
     main(["--compare", str(weak), str(strong), "--test-metric", "em", "--resamples", "50"])
     assert capsys.readouterr().out.startswith("EM (CMRC 2018 script) on validation (4 questions)\n")
-    with pytest.raises(SystemExit, match="--metric acc does not apply to predictions_.* one of f1, em"):
+    with pytest.raises(SystemExit, match="--test-metric acc does not apply to predictions_.* one of f1, em"):
         main(["--compare", str(weak), str(strong), "--test-metric", "acc"])
     partial = span_qa_run(tmp_path, "partial", weak_answers[:3])
     with pytest.raises(SystemExit, match=r"predictions_validation.json: no answer for question q4 \(1 of 4 missing\)"):
@@ -330,10 +330,10 @@ def test_compare_scores_choice_runs_by_accuracy(tmp_path: Path) -> None:
         (tmp_path / name / "predictions_test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     result = compare(tmp_path / "a", tmp_path / "b", resamples=100)
     assert (result.metric, result.items, result.score_a, result.score_b) == ("accuracy", 5, 0.6, 1.0)
-    with pytest.raises(RelxError, match="--metric em does not apply to predictions_.*jsonl: auto"):
+    with pytest.raises(RelxError, match="--test-metric em does not apply to predictions_.*jsonl: auto"):
         compare(tmp_path / "a", tmp_path / "b", metric="em")
     (tmp_path / "a" / "predictions_test.jsonl").write_text(json.dumps({"id": "d-0", "pred": 1}) + "\n")
-    with pytest.raises(DataFormatError, match="predictions_test.jsonl:1: expected a record with .*'gold'"):
+    with pytest.raises(DataFormatError, match="predictions_test.jsonl:1: expected a multiple-choice record"):
         compare(tmp_path / "a", tmp_path / "b")
     (tmp_path / "a" / "predictions_test.jsonl").write_text('{"id": "d-0", "pred": 1, "gold": 0}\n{"id": \n')
     with pytest.raises(DataFormatError, match="predictions_test.jsonl:2: not JSON"):

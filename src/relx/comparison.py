@@ -201,10 +201,14 @@ def _choice(run: Path, split: str) -> _Outputs:
             record = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataFormatError(path, f"not JSON ({e.msg})", lineno) from None
-        if not isinstance(record, dict) or record.get("gold") is None or "pred" not in record:
-            raise DataFormatError(path, "expected a record with the question's 'pred' and its 'gold' candidate", lineno)
-        gold.append((str(record.get("id")), int(record["gold"])))
-        pred.append(int(record["pred"]))
+        if not isinstance(record, dict) or not all(isinstance(record.get(k), int) for k in ("pred", "gold")):
+            raise DataFormatError(
+                path,
+                "expected a multiple-choice record with the chosen ('pred') and the gold candidate's index",
+                lineno,
+            )
+        gold.append((str(record.get("id")), record["gold"]))
+        pred.append(record["pred"])
     return _Outputs("choice", gold, pred, {})
 
 
@@ -255,7 +259,7 @@ def _statistics(
     allowed = _METRICS.get(family, ())
     if metric != "auto" and metric not in allowed:
         offered = f"one of {', '.join(allowed)}" if allowed else "auto (it has one metric)"
-        raise RelxError(f"--metric {metric} does not apply to {_FAMILIES[family]}: {offered}")
+        raise RelxError(f"--test-metric {metric} does not apply to {_FAMILIES[family]}: {offered}")
     if family == "semeval":
         gold = [label for _, label in a.gold]
         labels = sig.semeval_labels(gold, a.pred, b.pred)
