@@ -7,8 +7,10 @@
 #
 #   benchmarks/gpu_adaptation.sh OUT_DIR [DATA_DIR]       # ~12 min on an H200; BUDGET=00:00:01:00 per run
 #
-# Writes OUT_DIR/<run>/ (metrics.json, data_summary.json with the [UNK] rates, train.log), OUT_DIR/timings.tsv
-# and OUT_DIR/metrics.json (every run's metrics). Checkpoints are deleted after each run (KEEP_CKPT=1 keeps them).
+# Writes OUT_DIR/<run>/ (metrics.json, data_summary.json with the [UNK] rates, dev predictions, train.log),
+# OUT_DIR/timings.tsv and OUT_DIR/metrics.json: every run's metrics, and each task's three runs tested pairwise
+# on the same dev questions (relx.report --compare's paired bootstrap and randomisation test, 10,000 resamples).
+# Checkpoints are deleted after each run (KEEP_CKPT=1 keeps them).
 # Smoke test on CPU: ENCODER=tiny TRAINER=cpu BUDGET=00:00:00:20 EXTRA="trainer.max_steps=2" benchmarks/gpu_adaptation.sh OUT
 set -euo pipefail
 OUT=${1:?usage: benchmarks/gpu_adaptation.sh OUT_DIR [DATA_DIR]}
@@ -22,7 +24,7 @@ OUT=$(cd "$OUT" && pwd)
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false RELX_CACHE_DIR="$OUT/cache"
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 COMMON=(encoder="${ENCODER:-minilm}" trainer="${TRAINER:-gpu}" trainer.devices=1 trainer.enable_progress_bar=false
-        trainer.early_stopping_patience=0 data.num_workers=2 write_predictions=false "${EXTRA_ARGS[@]}")
+        trainer.early_stopping_patience=0 data.num_workers=2 "${EXTRA_ARGS[@]}")
 DRCD_CARVE=(data_dir="$DATA/drcd" task.files.train=DRCD_dev.json task.files.validation=null
             task.files.test=null data.dev_fraction=0.2)
 declare -A TASK_ARGS=(
@@ -65,7 +67,7 @@ PYEOF
 for text in cmrc2018 drcd c3; do
   # shellcheck disable=SC2086
   run "mlm_$text" task=mlm ${MLM_DATA[$text]} encoder.extend_vocab=task data.max_length=384 \
-    data.batch_size=64 trainer.max_epochs=1 trainer.max_time="$MLM_BUDGET" &
+    data.batch_size=64 trainer.max_epochs=1 trainer.max_time="$MLM_BUDGET" write_predictions=false &
 done
 wait
 # 2. per task, (a), (b) and (c) at the same time, each with the same time budget
@@ -89,8 +91,24 @@ for run in sorted(p for p in out.iterdir() if (p / "metrics.json").is_file()):
     summary = json.loads((run / "data_summary.json").read_text()) if (run / "data_summary.json").is_file() else {}
     extension = {k: v for k, v in (summary.get("vocab_extension") or {}).items() if k != "tokens"}
     runs[run.name] = {"metrics": json.loads((run / "metrics.json").read_text()), "vocab_extension": extension}
-(out / "metrics.json").write_text(json.dumps(runs, indent=2, ensure_ascii=False) + "\n")
+# each task's three runs tested pairwise on the same dev questions (relx.report --compare's test)
+from relx.comparison import compare
+paired = {}
+for task in ("cmrc2018", "drcd", "c3", "drcd_select"):
+    for a, b in (("as_is", "extend"), ("as_is", "extend_mlm"), ("extend", "extend_mlm")):
+        dir_a, dir_b = out / f"{task}_{a}", out / f"{task}_{b}"
+        if not ((dir_a / "metrics.json").is_file() and (dir_b / "metrics.json").is_file()):
+            continue
+        for metric in (("f1", "em") if task in ("cmrc2018", "drcd") else ("auto",)):
+            c = compare(dir_a, dir_b, split="validation", resamples=10_000, metric=metric)
+            paired[f"{task}_{b}_minus_{a}_{metric if metric != 'auto' else 'acc'}"] = {
+                "a": 100 * c.score_a, "b": 100 * c.score_b, "diff": 100 * c.diff, "low": 100 * c.low,
+                "high": 100 * c.high, "p": c.p_value, "questions": c.items,
+            }
+(out / "metrics.json").write_text(json.dumps({"runs": runs, "paired": paired}, indent=2, ensure_ascii=False) + "\n")
 for name, r in runs.items():
     print(name, {k: round(v, 4) for k, v in r["metrics"].items()})
+for name, t in paired.items():
+    print(f"{name}: {t['diff']:+.2f} [{t['low']:+.2f}, {t['high']:+.2f}] p={t['p']:.4f}")
 PYEOF
 cat "$OUT/timings.tsv"
