@@ -28,7 +28,7 @@ Every run is a ``python -m relx.train`` command (printed, skipped when its metri
 ``--out`` as JSON.
 
     nice -n 10 python benchmarks/encoder_adaptation.py --data ../shared/data --work runs/adaptation \\
-        --parts unk mlm c3 --out benchmarks/results/encoder_adaptation_cpu.json
+        --parts unk mlm fea_ptb drcd --out benchmarks/results/encoder_adaptation_cpu.json
 """
 
 from __future__ import annotations
