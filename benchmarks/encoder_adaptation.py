@@ -154,18 +154,18 @@ def fea_ptb_runs(data: Path, work: Path, seeds: list[int]) -> dict[str, Any]:
     return results
 
 
+DRCD_DEV_FRACTION, DRCD_SEED = 0.2, 42  # the carve: 20 % of DRCD_dev.json's articles as dev
 DRCD_CARVE = ["task.files.train=DRCD_dev.json", "task.files.validation=null", "task.files.test=null",
-              "data.dev_fraction=0.2"]  # fmt: skip
-DRCD_SEED = 42
+              f"data.dev_fraction={DRCD_DEV_FRACTION}"]  # fmt: skip
 
 
 def drcd_text(data: Path, out: Path) -> Path:
     """The carved DRCD training articles' contexts and questions, one passage a line (each once), as
-    ``out/train.txt``: the fine-tuning runs' training text (``data.dev_fraction=0.2``, seed 42)."""
+    ``out/train.txt``: the fine-tuning runs' training text (the same carve and seed)."""
     from relx.data.mrc import carve_by_article, read_squad
 
     examples, _ = read_squad(data / "drcd" / "DRCD_dev.json")
-    train, _ = carve_by_article(examples, 0.2, DRCD_SEED)
+    train, _ = carve_by_article(examples, DRCD_DEV_FRACTION, DRCD_SEED)
     passages = dict.fromkeys(" ".join(text.split()) for ex in train for text in (ex.context, ex.question))
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.txt").write_text("".join(p + "\n" for p in passages if p), encoding="utf-8")
@@ -173,6 +173,7 @@ def drcd_text(data: Path, out: Path) -> Path:
 
 
 def drcd_runs(data: Path, work: Path) -> dict[str, Any]:
+    """The MLM run, the three fine-tunings (a, b, c) and their pairwise tests on the dev questions."""
     from relx.comparison import compare
 
     common = ["encoder=minilm", "trainer=cpu", "trainer.enable_progress_bar=false", "trainer.early_stopping_patience=0",
