@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -11,17 +10,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from relx.catalog import format_task_table
 from relx.cli import reports_errors
-from relx.errors import DataFormatError
+from relx.data.readers import require_data_dir
 from relx.interrupts import SignalGuard
 
 OmegaConf.register_new_resolver("relx.task_table", format_task_table, replace=True)
-
-
-def check_data_dir(cfg: dict[str, Any]) -> None:
-    """A single-task run's ``data_dir`` must be a directory (the DataModule checks it again, for library users)."""
-    data_dir = cfg.get("data_dir")
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise DataFormatError(data_dir, "data directory not found")
 
 
 @hydra.main(config_path="pkg://relx.conf", config_name="train", version_base="1.3")
@@ -37,7 +29,8 @@ def main(cfg: DictConfig) -> float:
             OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
             list(HydraConfig.get().overrides.task),
         )
-        check_data_dir(resolved)  # before torch and transformers load: a mistyped path fails in a second, not ten
+        if resolved.get("data_dir") is not None:  # before torch and transformers load: a mistyped path fails fast
+            require_data_dir(resolved["data_dir"])
 
         from relx.build import check_head_fits_task, monitor_of
         from relx.multitask import check_tasks, is_multitask

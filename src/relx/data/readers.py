@@ -28,6 +28,14 @@ class ReadStats:
     trees_repaired: int = 0  # treebanks read with repair_trees: sentences whose roots/cycles were repaired
 
 
+def require_data_dir(data_dir: str | Path) -> Path:
+    """``data_dir`` as a path, or the one-line error when it is not a directory."""
+    path = Path(data_dir)
+    if not path.is_dir():
+        raise DataFormatError(path, "data directory not found")
+    return path
+
+
 def read_text(path: Path) -> str:
     """The UTF-8 text of a data file (a byte-order mark is dropped); missing, unreadable, undecodable or
     empty files are ``DataFormatError``s (undecodable: naming the line of the first bad byte)."""

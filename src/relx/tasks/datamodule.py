@@ -21,6 +21,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
+from relx.data.readers import require_data_dir
 from relx.data.sampler import LengthGroupedBatchSampler
 from relx.data.settings import DataSettings
 from relx.data.splits import take_fraction
@@ -57,9 +58,7 @@ class TaskDataModule(L.LightningDataModule, Generic[E]):
         super().__init__()
         self.task = task
         self.splits = tuple(splits)
-        self.data_dir = Path(data_dir) if data_dir is not None else None
-        if self.data_dir is not None and not self.data_dir.is_dir():
-            raise DataFormatError(self.data_dir, "data directory not found")
+        self.data_dir = require_data_dir(data_dir) if data_dir is not None else None
         self.tokenizer = tokenizer
         self.settings = settings or DataSettings()
         self.task.attach(tokenizer, self.settings)
