@@ -33,6 +33,13 @@ def test_every_task_has_fitting_heads_and_every_head_a_task() -> None:
     assert ("atis", "rbert") not in TASK_HEADS and ("atis", "sequence") in TASK_HEADS  # no entities to read
 
 
+def test_the_shipped_task_table_is_the_computed_one() -> None:
+    """``relx.train --help`` prints the generated table (fast); a config change must regenerate it."""
+    from relx.catalog import format_task_table, shipped_task_table
+
+    assert shipped_task_table() == format_task_table(), "task or head configs changed: run python -m relx.catalog"
+
+
 @pytest.mark.parametrize("task", options("task"))
 def test_every_task_has_a_default_head_that_fits(task: str) -> None:
     from relx.build import monitor_of

@@ -20,6 +20,8 @@ with initialize_config_module("relx.conf", version_base="1.3"):
     cfg = compose("train", overrides=["task=atis", "head=joint", "+experiment=train_fraction"])
 assert monitor_of(cfg) == "val/frame_acc"
 assert (sample_dir("atis") / "train" / "seq.in").is_file()
+from importlib import resources
+assert (resources.files("relx") / "resources" / "task_table.txt").is_file()  # relx.train --help's table
 print("OK")
 """
 

@@ -3,6 +3,11 @@
 Read from the shipped config groups (``relx.conf``): a task file's first comment lines say what it is and
 where its full data goes, its defaults name its usual head; a head fits a task when every label space the
 head predicts is one the task provides (a head with one form per label space fits when any form does).
+
+Which heads fit is decided by the task and head classes, and importing them loads torch, transformers and
+Lightning (several seconds), so ``--help`` prints the table as generated into the package
+(``resources/task_table.txt``, ``python -m relx.catalog`` rewrites it; a test keeps it equal to the
+computed one) and computes it only when that file is missing.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -70,10 +76,32 @@ def task_entries() -> list[TaskEntry]:
 
 
 def format_task_table(width: int = 110) -> str:
-    """The tasks block of ``relx.train --help``."""
+    """The tasks block of ``relx.train --help``, computed from the config groups and classes (slow)."""
     blocks = []
     for entry in task_entries():
         head = f"task={entry.name}  (head: {entry.usual_head}; fits: {', '.join(entry.fitting_heads)})"
         about = textwrap.fill(entry.about, width, initial_indent="    ", subsequent_indent="    ")
         blocks.append(f"  {head}\n{about}")
     return "\n".join(blocks)
+
+
+TABLE_FILE = "task_table.txt"  # in relx/resources/
+
+
+def shipped_task_table() -> str:
+    """The tasks block as generated into the package, or computed when the file is missing."""
+    shipped = resources.files("relx") / "resources" / TABLE_FILE
+    return shipped.read_text(encoding="utf-8").rstrip("\n") if shipped.is_file() else format_task_table()
+
+
+def main() -> None:
+    """Regenerate ``relx/resources/task_table.txt`` after a task or head config changes."""
+    from relx.io import write_text_atomic
+
+    path = Path(str(resources.files("relx"))) / "resources" / TABLE_FILE
+    write_text_atomic(path, format_task_table() + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,12 +8,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from relx.catalog import format_task_table
+from relx.catalog import shipped_task_table
 from relx.cli import reports_errors
 from relx.data.readers import require_data_dir
 from relx.interrupts import SignalGuard
 
-OmegaConf.register_new_resolver("relx.task_table", format_task_table, replace=True)
+OmegaConf.register_new_resolver("relx.task_table", shipped_task_table, replace=True)
 
 
 @hydra.main(config_path="pkg://relx.conf", config_name="train", version_base="1.3")
