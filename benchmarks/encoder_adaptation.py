@@ -244,21 +244,21 @@ SHORT_TASKS: dict[str, dict[str, Any]] = {
     # the training file's contexts and questions
     "cmrc2018": {
         "finetune": ["task=cmrc2018", "head=span_qa", "data.max_length=384", "data.doc_stride=128", "data.batch_size=8",
-                     "data.eval_batch_size=16", "optim.encoder_lr=1e-4", "trainer.limit_train_batches=200"],
+                     "data.eval_batch_size=16", "optim.encoder_lr=1e-4", "trainer.limit_train_batches=100"],
         "mlm": ["mlm.source=cmrc2018", "trainer.limit_train_batches=120"],
         "folder": "cmrc2018", "metrics": ("f1", "em"),
     },
     # C3 (C3-M and C3-D) on its whole dev set; the MLM reads the training documents and questions
     "c3": {
         "finetune": ["task=c3", "head=choice", "data.max_length=256", "data.batch_size=8", "data.eval_batch_size=16",
-                     "optim.encoder_lr=1e-4", "trainer.limit_train_batches=150"],
+                     "optim.encoder_lr=1e-4", "trainer.limit_train_batches=60"],
         "mlm": ["mlm.source=c3", "trainer.limit_train_batches=120"],
         "folder": "c3", "metrics": ("auto",),
     },
     # DRCD context selection on DRCD's carve (the span QA row's dev articles); (c) reuses its MLM encoder
     "drcd_select": {
         "finetune": ["task=drcd_select", "head=choice", *DRCD_CARVE, "data.max_length=256", "data.batch_size=8",
-                     "data.eval_batch_size=16", "optim.encoder_lr=1e-4", "trainer.limit_train_batches=80"],
+                     "data.eval_batch_size=16", "optim.encoder_lr=1e-4", "trainer.limit_train_batches=30"],
         "mlm": None, "mlm_dir": "mlm_drcd",
         "folder": "drcd", "metrics": ("auto",),
     },
