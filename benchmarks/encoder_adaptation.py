@@ -98,9 +98,14 @@ def run_train(run_dir: Path, args: list[str]) -> dict[str, Any]:
     if not metrics.is_file():
         print("  " + " ".join(command[1:]), file=sys.stderr, flush=True)
         started = time.time()
-        done = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
+        # the output to <run dir>.log, not a pipe: a run outlives this driver being stopped, and its log stays
+        log = run_dir.parent / f"{run_dir.name}.log"
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w", encoding="utf-8") as out:
+            done = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=out, stderr=out)
         if done.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode}; {log}):\n{tail}")
         timing.write_text(f"{time.time() - started:.0f}\n")
     summary = json.loads((run_dir / "data_summary.json").read_text())
     return {
