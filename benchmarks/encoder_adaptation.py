@@ -20,15 +20,18 @@ encoder: continued MLM and vocabulary extension").
   text (contexts and questions, one passage a line; the MLM run extends the vocabulary from it); each pair
   tested on the same dev questions (CMRC 2018 script F1 and EM, ``relx.comparison``). The CPU-sized version
   of ``benchmarks/gpu_adaptation.sh``'s DRCD row.
-* ``c3``: C3 with a fraction of its training questions, three ways at one budget: the tokenizer as it is,
-  ``encoder.extend_vocab=task``, and extend_vocab + continued MLM on C3's training text first
-  (``encoder.name`` = that run's ``encoder/``).
+* ``cmrc2018``, ``c3``, ``drcd_select``: the rest of the Chinese table at a CPU session's budget, the same
+  three-way design (``SHORT_TASKS``): CMRC 2018 span QA (dev: its dev file), C3 (its dev files) and DRCD
+  context selection (DRCD's carve; (c) reuses the ``drcd`` part's MLM encoder), each fine-tuning one epoch of
+  a fixed number of batches (``trainer.limit_train_batches``), the MLM runs 120 batches of the task's
+  training text with the vocabulary extended from it; pairwise tests as for ``drcd`` (accuracy for the
+  choice tasks).
 
-Every run is a ``python -m relx.train`` command (printed, skipped when its metrics exist); results go to
-``--out`` as JSON.
+Every run is a ``python -m relx.train`` command (printed, skipped when its metrics exist; its output in
+``<run dir>.log``), ``--jobs`` at a time; results go to ``--out`` as JSON.
 
-    nice -n 10 python benchmarks/encoder_adaptation.py --data ../shared/data --work runs/adaptation \\
-        --parts unk mlm fea_ptb drcd --out benchmarks/results/encoder_adaptation_cpu.json
+    python benchmarks/encoder_adaptation.py --data ../shared/data --work runs/adaptation \\
+        --parts unk mlm fea_ptb drcd cmrc2018 c3 drcd_select --out benchmarks/results/encoder_adaptation_cpu.json
 """
 
 from __future__ import annotations
