@@ -252,7 +252,7 @@ SHORT_TASKS: dict[str, dict[str, Any]] = {
     # the training file's contexts and questions
     "cmrc2018": {
         "finetune": ["task=cmrc2018", "head=span_qa", "data.max_length=384", "data.doc_stride=128", "data.batch_size=8",
-                     "data.eval_batch_size=16", "optim.encoder_lr=1e-4", "trainer.limit_train_batches=100"],
+                     "data.eval_batch_size=16", "optim.encoder_lr=1e-4", "trainer.limit_train_batches=60"],
         "mlm": ["mlm.source=cmrc2018", "trainer.limit_train_batches=120"],
         "folder": "cmrc2018", "metrics": ("f1", "em"),
     },
