@@ -281,8 +281,10 @@ def short_runs(data: Path, work: Path, names: list[str], jobs: int) -> dict[str,
                                       *SHORT_TASKS[name]["mlm"]])
         for name in names if SHORT_TASKS[name]["mlm"] is not None
     }  # fmt: skip
-    if any(SHORT_TASKS[name]["mlm"] is None for name in names) and not (work / "mlm_drcd" / "encoder").is_dir():
-        raise SystemExit(f"drcd_select reuses the drcd part's MLM encoder: run --parts drcd first ({work})")
+    for name in names:
+        reused = SHORT_TASKS[name].get("mlm_dir")
+        if reused and not (work / reused / "encoder").is_dir():
+            raise SystemExit(f"{name} reuses {work / reused}'s MLM encoder: run its part first (--parts drcd)")
     plans = {
         name: three_way(
             work, name,
