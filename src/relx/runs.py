@@ -35,6 +35,7 @@ from relx.heads.mlm import MaskedLMHead
 from relx.heads.switching import check_decoder, restore_decoders, switch_decoder
 from relx.interrupts import SignalGuard
 from relx.io import remove_orphan_temp_files, write_json_atomic, write_text_atomic
+from relx.last_validation import LastValidation, reusable_dev_metrics
 from relx.loggers import finish_runs
 from relx.modules.compiling import compile_encoder, compile_settings
 from relx.modules.gather import gather_predictions
@@ -80,6 +81,23 @@ def evaluate_split(
         results = trainer.test(module, dataloaders=datamodule.test_dataloader(), ckpt_path=ckpt_path, verbose=False)
     prefix = STAGE_PREFIX[split] + "/"
     return {k: v for k, v in _as_floats(results[0]).items() if k.startswith(prefix)}
+
+
+def dev_metrics(
+    trainer: L.Trainer,
+    module: TaskModule,
+    datamodule: TaskDataModule | MultiTaskDataModule,
+    best: str,
+    last_validation: LastValidation,
+) -> dict[str, float]:
+    """The best checkpoint's dev metrics: fit's last validation when it scored exactly these weights
+    (``relx.last_validation``), else a validation pass with ``best`` loaded. Either way ``module`` holds the
+    best weights afterwards, which the prediction files and ``save_encoder`` rely on."""
+    reused = reusable_dev_metrics(last_validation, trainer, best)
+    if reused is not None:
+        log.info("dev metrics: fit's last validation (the best checkpoint is the final state)")
+        return reused
+    return evaluate_split(trainer, module, datamodule, "validation", best)
 
 
 def predict_split(
@@ -230,7 +248,12 @@ def _fit_and_evaluate(
     if compile_encoder(module.encoder, speed):
         log.info("encoder compiled (%s, mode %s); input lengths padded to %s", speed.backend, speed.mode, speed.buckets)
     resuming = resume_from is not None
-    callbacks = [*callbacks, *curve_callbacks(cfg, run_dir, resuming, default_metrics=[monitor_of(cfg)])]
+    last_validation = LastValidation()
+    callbacks = [
+        *callbacks,
+        last_validation,
+        *curve_callbacks(cfg, run_dir, resuming, default_metrics=[monitor_of(cfg)]),
+    ]
     if cfg["trainer"].get("verbosity") != "quiet":
         callbacks.append(EpochTable(table_metrics(cfg, module), cfg.get("mode", "max")))
     trainer, checkpoint = build_trainer(cfg, run_dir, callbacks, resuming=resuming)
@@ -250,9 +273,9 @@ def _fit_and_evaluate(
     best = checkpoint.best_model_path or str(last)
     if isinstance(datamodule, MultiTaskDataModule):
         assert isinstance(module, MultiTaskModule)
-        return _evaluate_multitask(cfg, run_dir, trainer, module, datamodule, best)
+        return _evaluate_multitask(cfg, run_dir, trainer, module, datamodule, best, last_validation)
 
-    metrics = evaluate_split(trainer, module, datamodule, "validation", best)
+    metrics = dev_metrics(trainer, module, datamodule, best, last_validation)
     has_test = datamodule.has_split("test")
     scored_test = has_test and datamodule.is_labelled("test")
     if scored_test:
@@ -284,10 +307,11 @@ def _evaluate_multitask(
     module: MultiTaskModule,
     mixture: MultiTaskDataModule,
     best: str,
+    last_validation: LastValidation,
 ) -> dict[str, float]:
     """Every task's dev (and labelled test) metrics with the best checkpoint, ``val/<task>/<metric>``, and
     each task's official output files in ``run_dir/<task>/``."""
-    metrics = evaluate_split(trainer, module, mixture, "validation", best)
+    metrics = dev_metrics(trainer, module, mixture, best, last_validation)
     tested = mixture.labelled("test")
     if tested:
         module.scored_tasks = tested
