@@ -33,17 +33,25 @@ BEST_IS_FINAL = ["trainer.max_steps=-1", "trainer.max_epochs=1", "trainer.limit_
 # the best (a later tie does not replace it) and training goes on after it. (Not every step: an interval of 1
 # equals 1.0, "once an epoch", to Lightning's checkpointing, which then saves only at the epoch's end.)
 BEST_IS_EARLIER = ["optim.encoder_lr=0", "optim.head_lr=0", "trainer.max_steps=4", "trainer.val_check_interval=2"]
+SEMEVAL = ["task=semeval", "head=rbert"]
+# One epoch of the 12-document sample, one validation at its end, after which the baseline retunes its threshold
+# on dev: the best checkpoint is the final state, but it decides with the new threshold
+RETUNED_AFTER = ["task=redocred", "head=docre_baseline", "data.batch_size=4", "trainer.max_steps=3"]
 
 
-@pytest.mark.parametrize(("overrides", "revalidated"), [(BEST_IS_FINAL, False), (BEST_IS_EARLIER, True)])
-def test_the_best_checkpoint_is_validated_again_only_when_it_is_not_the_final_state(
-    tmp_path: Path, overrides: list[str], revalidated: bool
+@pytest.mark.parametrize(
+    ("overrides", "fit_validations", "revalidated"),
+    [([*SEMEVAL, *BEST_IS_FINAL], 1, False), ([*SEMEVAL, *BEST_IS_EARLIER], 2, True), (RETUNED_AFTER, 1, True)],
+    ids=["best-is-final", "best-is-earlier", "threshold-retuned"],
+)
+def test_the_best_checkpoint_is_validated_again_only_when_its_figures_are_not_the_last_validation_s(
+    tmp_path: Path, overrides: list[str], fit_validations: int, revalidated: bool
 ) -> None:
-    cfg = compose_config(["task=semeval", "head=rbert", *TINY_FAST, *overrides])
+    cfg = compose_config([*TINY_FAST, *overrides])
     passes = ValidationPasses()
     metrics = train(cfg, tmp_path / "run", extra_callbacks=[passes])
     assert passes.under.count(TrainerFn.VALIDATING) == int(revalidated)
-    assert passes.under.count(TrainerFn.FITTING) == (2 if revalidated else 1)
+    assert passes.under.count(TrainerFn.FITTING) == fit_validations
     best = json.loads((tmp_path / "run" / "data_summary.json").read_text())["best_checkpoint"]
     assert Path(best).name != "last.ckpt"
     # the reported dev metrics are the best checkpoint's, as relx.evaluate scores it on its own

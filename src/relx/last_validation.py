@@ -4,7 +4,9 @@ A run scores its best checkpoint on dev after training. When that checkpoint *is
 validation scored best, and no optimiser step came after it), validating it again repeats the pass fit just
 made over the same weights: on a large dev set and a short run (DocRED, CMRC 2018, C3 on CPU) that pass costs
 as much as the training. ``LastValidation`` remembers what fit's last validation logged and at which step, and
-``reusable_dev_metrics`` hands those metrics back only when they are the best checkpoint's.
+``reusable_dev_metrics`` hands those metrics back only when they are the best checkpoint's. A validation after
+which the task retuned a head's decision rule on dev (the DocRE baseline's threshold, ``Task.calibrate``) is
+never reused: the checkpoint decides with the retuned rule, which that validation did not score.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ DEV_PREFIX = "val/"
 
 class LastValidation(Callback):
     """The ``val/...`` metrics of the most recent validation during fit and the optimiser step it scored
-    (``None`` until one has run: the sanity check does not count)."""
+    (``None`` until one has run: the sanity check does not count); no metrics when the heads' decision rules
+    were retuned after it."""
 
     def __init__(self) -> None:
         self.step: int | None = None
@@ -33,6 +36,9 @@ class LastValidation(Callback):
         # the logger connector has merged this validation's epoch metrics into callback_metrics already;
         # every validation logs the same keys (the module's metric collection and the loss)
         self.step = trainer.global_step
+        if getattr(pl_module, "recalibrated", False):
+            self.metrics = {}  # the heads decide differently now: not the checkpoint's figures
+            return
         self.metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(DEV_PREFIX)}
 
 

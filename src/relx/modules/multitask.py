@@ -105,28 +105,33 @@ class MultiTaskModule(TaskModule):
 
     def on_validation_epoch_end(self) -> None:
         values: dict[str, Tensor] = {}
+        self.recalibrated = False
         for task in self.scored_tasks:
             metrics = cast(MetricCollection, self.val_metrics[task])
             task_values = metrics.compute()
             metrics.reset()
             values.update(task_values)
-            if self.trainer.state.fn == TrainerFn.FITTING:
-                self._calibrate(task, task_values)
+            if self.trainer.state.fn == TrainerFn.FITTING and self._calibrate(task, task_values):
+                self.recalibrated = True
         self.log_dict(values, sync_dist=True)
         mains = [float(values[f"val/{t}/{self.main_metrics[t]}"]) for t in self.scored_tasks]
         self.log(f"val/{AVERAGE}", sum(mains) / len(mains) if mains else math.nan, sync_dist=True)
 
-    def _calibrate(self, task: str, values: Mapping[str, Tensor]) -> None:
-        """The task's calibration step (the DocRE baseline's dev-tuned threshold) for its heads."""
+    def _calibrate(self, task: str, values: Mapping[str, Tensor]) -> bool:
+        """The task's calibration step (the DocRE baseline's dev-tuned threshold) for its heads; whether it
+        set any rule."""
         calibration = self.calibrations.get(task)
         if calibration is None:
-            return
+            return False
         prefix = f"val/{task}/"
         dev = {k.removeprefix(prefix): float(v) for k, v in values.items()}
+        retuned = False
         for _, head in self.task_heads(task):
             rule = calibration(head.label_space, dev)
             if rule:
                 head.calibrate(**rule)
+                retuned = True
+        return retuned
 
     def on_test_epoch_end(self) -> None:
         for task in self.scored_tasks:

@@ -81,6 +81,10 @@ class TaskModule(L.LightningModule):
         self.seed = seed
         self.run_config = run_config or {}
         self.calibration = calibration
+        # whether the last validation while fitting retuned a head's decision rule (the calibration step):
+        # the weights it scored then decide differently, so its figures are not the checkpoint's
+        # (``relx.last_validation``)
+        self.recalibrated = False
 
     def named_heads(self) -> list[tuple[str, Head]]:
         return [(name, cast(Head, head)) for name, head in self.heads.items()]
@@ -180,12 +184,14 @@ class TaskModule(L.LightningModule):
         # The calibration step: while fitting, the task tunes decision rules on dev (the DocRE baseline's
         # threshold) and the heads take them; every rank gets the same gathered values, so the tuned state
         # stays equal across ranks.
+        self.recalibrated = False
         if self.calibration is not None and self.trainer.state.fn == TrainerFn.FITTING:
             dev = {k.removeprefix("val/"): float(v) for k, v in values.items()}
             for _, head in self.named_heads():
                 rule = self.calibration(head.label_space, dev)
                 if rule:
                     head.calibrate(**rule)
+                    self.recalibrated = True
 
     def test_step(self, batch: EncodedBatch, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics, "test")
