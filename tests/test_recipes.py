@@ -22,7 +22,7 @@ from relx.encoders import Encoded
 from relx.heads.base import SentenceHead
 from relx.io import write_jsonl_atomic
 from relx.modules import TaskModule
-from relx.runs import predict_split
+from relx.scoring import predict_split
 from relx.tasks import Task, TaskDataModule
 
 Example = tuple[str, str | None]  # (sentence, label)

@@ -39,7 +39,7 @@ class Model:
         """Predictions for ``inputs``: a path to a file of the task family's input format, a list of texts
         (one sentence each; relations: the two entities marked ``<e1>..</e1>``, ``<e2>..</e2>``), or a list of
         the task's examples. Returns one record per input, as ``relx.predict``'s JSON lines."""
-        from relx.runs import predict_split
+        from relx.scoring import predict_split
 
         examples = self._examples(inputs)
         if not examples:

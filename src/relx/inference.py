@@ -162,7 +162,8 @@ def _evaluate_checkpoint(
     from relx.checkpointing import run_dir_of
     from relx.io import write_json_atomic
     from relx.plots import write_plots
-    from relx.runs import evaluate_split, format_summary, predict_split, restore
+    from relx.runs import restore
+    from relx.scoring import evaluate_split, format_summary, predict_split
 
     chosen: list[tuple[list[str], list[str]]] = []
 
@@ -238,7 +239,8 @@ def predict(
     family, reader = family_of(checkpoint), reader_of(checkpoint)
     input_path = check_input_file(input_path, family, reader)
 
-    from relx.runs import predict_split, restore
+    from relx.runs import restore
+    from relx.scoring import predict_split
 
     _, module, datamodule = restore(checkpoint, read_data=False, eval_batch_size=batch_size)
     examples = read_input(datamodule.task.read_raw, input_path, family, reader)

@@ -50,7 +50,8 @@ def _predict(
     checkpoint: dict[str, Any], examples: list[Any], batch_size: int | None, accelerator: str
 ) -> tuple[Task[Any], dict[str, list[Any]]]:
     """The checkpoint's Task and its predictions of ``examples``."""
-    from relx.runs import predict_split, restore
+    from relx.runs import restore
+    from relx.scoring import predict_split
 
     _, module, datamodule = restore(checkpoint, read_data=False, eval_batch_size=batch_size)
     datamodule.set_predict_examples(examples)

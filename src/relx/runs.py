@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torch.utils.data import DataLoader
 
 from relx.build import (
     build_datamodule,
@@ -25,20 +21,18 @@ from relx.build import (
     monitor_of,
     upgrade_task_config,
 )
-from relx.checkpointing import checkpoint_progress
 from relx.curves import curve_callbacks
 from relx.data.vocab import LabelVocab
 from relx.encoders import load_tokenizer
 from relx.encoders.files import save_encoder_dir
 from relx.errors import ConfigError
 from relx.heads.mlm import MaskedLMHead
-from relx.heads.switching import check_decoder, restore_decoders, switch_decoder
+from relx.heads.switching import check_decoder
 from relx.interrupts import SignalGuard
 from relx.io import remove_orphan_temp_files, write_json_atomic, write_text_atomic
-from relx.last_validation import LastValidation, reusable_dev_metrics
+from relx.last_validation import LastValidation
 from relx.loggers import finish_runs
 from relx.modules.compiling import compile_encoder, compile_settings
-from relx.modules.gather import gather_predictions
 from relx.modules.multitask import MultiTaskModule
 from relx.modules.task import TaskModule
 from relx.multitask import (
@@ -51,6 +45,15 @@ from relx.multitask import (
 from relx.plots import write_plots
 from relx.progress import EpochTable
 from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolute_data_dir
+from relx.scoring import (
+    best_epoch_summary,
+    dev_metrics,
+    evaluate_split,
+    format_summary,
+    predict_loader,
+    predict_split,
+    score_with_decoders,
+)
 from relx.stopping import StopOnSignal
 from relx.tasks.datamodule import TaskDataModule
 from relx.tasks.mixture import MultiTaskDataModule
@@ -59,71 +62,6 @@ from relx.tasks.vocabulary import extend_vocabulary, restore_vocabulary
 from relx.version import __version__
 
 log = logging.getLogger(__name__)
-
-STAGE_PREFIX = {"validation": "val", "test": "test"}
-
-
-def _as_floats(metrics: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items()}
-
-
-def evaluate_split(
-    trainer: L.Trainer,
-    module: TaskModule,
-    datamodule: TaskDataModule | MultiTaskDataModule,
-    split: str,
-    ckpt_path: str | None = None,
-) -> dict[str, float]:
-    """Official metrics of one split, keyed ``val/...`` or ``test/...``."""
-    if split == "validation":
-        results = trainer.validate(module, dataloaders=datamodule.val_dataloader(), ckpt_path=ckpt_path, verbose=False)
-    else:
-        results = trainer.test(module, dataloaders=datamodule.test_dataloader(), ckpt_path=ckpt_path, verbose=False)
-    prefix = STAGE_PREFIX[split] + "/"
-    return {k: v for k, v in _as_floats(results[0]).items() if k.startswith(prefix)}
-
-
-def dev_metrics(
-    trainer: L.Trainer,
-    module: TaskModule,
-    datamodule: TaskDataModule | MultiTaskDataModule,
-    best: str,
-    last_validation: LastValidation,
-) -> dict[str, float]:
-    """The best checkpoint's dev metrics: fit's last validation when it scored exactly these weights
-    (``relx.last_validation``), else a validation pass with ``best`` loaded. Either way ``module`` holds the
-    best weights afterwards, which the prediction files and ``save_encoder`` rely on."""
-    reused = reusable_dev_metrics(last_validation, trainer, best)
-    if reused is not None:
-        log.info("dev metrics: fit's last validation (the best checkpoint is the final state)")
-        return reused
-    return evaluate_split(trainer, module, datamodule, "validation", best)
-
-
-def predict_split(
-    module: TaskModule, datamodule: TaskDataModule, split: str, accelerator: str = "cpu"
-) -> dict[str, list[Any]]:
-    """Decoded predictions of every example of ``split``, in order (single process)."""
-    loader = datamodule.loader(split, shard=False)
-    return _predict_loader(module, loader, datamodule.vocabs, len(datamodule.examples[split]), accelerator)
-
-
-def _predict_loader(
-    module: TaskModule, loader: DataLoader, vocabs: Mapping[str, LabelVocab], examples: int, accelerator: str
-) -> dict[str, list[Any]]:
-    predictor, _ = build_trainer({"trainer": {"accelerator": accelerator, "enable_progress_bar": False}})
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*custom batch sampler.*")  # ours yields every index
-        outputs = predictor.predict(module, dataloaders=loader)
-    return gather_predictions(cast(list[dict[str, torch.Tensor]], outputs or []), dict(vocabs), examples)
-
-
-def format_summary(metrics: dict[str, float]) -> str:
-    """A two-column table of the run's metrics."""
-    width = max((len(k) for k in metrics), default=6)
-    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
-    lines += [f"{k:<{width}}  {v:.4f}" for k, v in sorted(metrics.items()) if not math.isnan(v)]
-    return "\n".join(lines)
 
 
 def _is_first_process() -> bool:
@@ -194,43 +132,6 @@ def evaluation_decoders(cfg: Mapping[str, Any]) -> list[str]:
             "python -m relx.evaluate ckpt_path=CKPT task_name=TASK decoder=DECODER"
         )
     return decoders
-
-
-def score_with_decoders(
-    decoders: Sequence[str],
-    trainer: L.Trainer,
-    module: TaskModule,
-    datamodule: TaskDataModule,
-    splits: Sequence[str],
-    ckpt_path: str,
-) -> dict[str, float]:
-    """The checkpoint's metrics of ``splits`` decoded with each of ``decoders`` in turn (the same weights,
-    no retraining), keyed ``<split>/<metric>@<decoder>``; a decoder no head of the model uses is skipped
-    (logged). The heads get their own decoders back afterwards."""
-    metrics: dict[str, float] = {}
-    for decoder in decoders:
-        previous = switch_decoder(module.heads.values(), decoder)
-        if not previous:
-            log.info("evaluation.decoders: %s skipped: no head of this model decodes with it", decoder)
-            continue
-        try:
-            for split in splits:
-                scores = evaluate_split(trainer, module, datamodule, split, ckpt_path)
-                metrics.update({f"{key}@{decoder}": value for key, value in scores.items()})
-        finally:
-            restore_decoders(previous)
-    return metrics
-
-
-def best_epoch_summary(best: str) -> dict[str, int]:
-    """Where the best checkpoint was written: ``best_epoch`` (counted from 1, the epoch whose validation
-    scored best) and ``best_step`` (optimiser steps), for the data summary and ``relx.report``."""
-    try:
-        epoch, step = checkpoint_progress(best)
-    except ConfigError as err:
-        log.warning("best epoch unknown: %s", err)
-        return {}
-    return {"best_epoch": epoch + 1, "best_step": step}
 
 
 def _fit_and_evaluate(
@@ -325,7 +226,7 @@ def _evaluate_multitask(
                     loader = mixture.loader(split, [name], shard=False)
                     examples = len(datamodule.examples[split])
                     accelerator = cfg["trainer"]["accelerator"]
-                    predictions = _predict_loader(module, loader, datamodule.vocabs, examples, accelerator)
+                    predictions = predict_loader(module, loader, datamodule.vocabs, examples, accelerator)
                     datamodule.write_outputs(run_dir / name, split, predictions)
                     write_plots(datamodule.task, run_dir / name, split, datamodule.examples[split], predictions)
         untested = [name for name in mixture.datamodules if name not in tested]
