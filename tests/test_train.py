@@ -199,6 +199,10 @@ def test_cli_train_evaluate_predict(tmp_path: Path) -> None:
     assert lines[header].split()[4:] == ["val/frame_acc", "val/loss"]
     rows = [line for line in lines[header + 1 :] if line.split() and line.split()[0] == "0"]
     assert len(rows) == 2 and rows[0].endswith(" *") and len(rows[0].split()) == 6
+    # the best checkpoint is the one the last `*` names, written right after that validation (mid-epoch here)
+    best_step = int([row for row in rows if row.endswith(" *")][-1].split()[1])
+    best_ckpt = run_dir / "checkpoints" / "best.ckpt"
+    assert torch.load(best_ckpt, map_location="cpu", weights_only=True)["global_step"] == best_step
     assert "Warning" not in done.stdout and "deprecated" not in done.stdout.lower()
     assert "smoke run on the bundled atis sample" in done.stdout and "LeafSpec" not in done.stderr
     assert "FLOPs" not in done.stdout and "model: encoder" in done.stdout

@@ -386,6 +386,10 @@ def build_trainer(
         save_top_k=1,
         auto_insert_metric_name=False,
         enable_version_counter=False,
+        # Written right after the validation that scored it. Lightning's default defers it to the epoch's end
+        # whenever `val_check_interval == 1.0`, which an integer 1 (validate every step) also equals: then the
+        # best of a mid-epoch validation was never saved, and the epoch table's `*` named a missing checkpoint.
+        save_on_train_epoch_end=False,
     )
     # last.ckpt is rewritten at the end of every training epoch (after its validation), the point
     # from which Lightning resumes cleanly into the next epoch.
