@@ -163,7 +163,7 @@ def _evaluate_checkpoint(
     from relx.io import write_json_atomic
     from relx.plots import write_plots
     from relx.runs import restore
-    from relx.scoring import evaluate_split, format_summary, predict_split
+    from relx.scoring import format_summary, predict_split, score_split
 
     chosen: list[tuple[list[str], list[str]]] = []
 
@@ -190,10 +190,12 @@ def _evaluate_checkpoint(
     out_dir = Path(output_dir or run_dir_of(ckpt_path) / "eval" / f"{name}-{stamp}")
     trainer, _ = build_trainer({"trainer": {"accelerator": accelerator, "precision": precision}})
     metrics: dict[str, float] = {}
-    for split in scored:
-        metrics.update(evaluate_split(trainer, module, datamodule, split))
+    kept = {}
+    for split in scored:  # scored and predicted in one pass where it can (score_split)
+        split_metrics, kept[split] = score_split(trainer, module, datamodule, split, predict=True)
+        metrics.update(split_metrics)
     for split in [*scored, *predicted_only]:
-        predictions = predict_split(module, datamodule, split, accelerator)
+        predictions = kept.get(split) or predict_split(module, datamodule, split, accelerator)
         datamodule.write_outputs(out_dir, split, predictions)
         write_plots(datamodule.task, out_dir, split, datamodule.examples[split], predictions)
     write_json_atomic(out_dir / "metrics.json", metrics)

@@ -52,6 +52,7 @@ from relx.scoring import (
     format_summary,
     predict_loader,
     predict_split,
+    score_split,
     score_with_decoders,
 )
 from relx.stopping import StopOnSignal
@@ -176,11 +177,15 @@ def _fit_and_evaluate(
         assert isinstance(module, MultiTaskModule)
         return _evaluate_multitask(cfg, run_dir, trainer, module, datamodule, best, last_validation)
 
-    metrics = dev_metrics(trainer, module, datamodule, best, last_validation)
+    # A split scored now is predicted in the same pass (score_split); the rest are predicted below.
+    predict = bool(cfg.get("write_predictions", True))
+    metrics, dev_predictions = dev_metrics(trainer, module, datamodule, best, last_validation, predict)
+    predictions = {"validation": dev_predictions}
     has_test = datamodule.has_split("test")
     scored_test = has_test and datamodule.is_labelled("test")
     if scored_test:
-        metrics.update(evaluate_split(trainer, module, datamodule, "test", best))
+        test_metrics, predictions["test"] = score_split(trainer, module, datamodule, "test", best, predict)
+        metrics.update(test_metrics)
     scored = ["validation", "test"] if scored_test else ["validation"]
     metrics.update(score_with_decoders(decoders, trainer, module, datamodule, scored, best))
     summary = datamodule.data_summary()
@@ -189,9 +194,11 @@ def _fit_and_evaluate(
     if trainer.is_global_zero:
         if cfg.get("write_predictions", True):
             for split in ("validation", "test") if has_test else ("validation",):
-                predictions = predict_split(module, datamodule, split, cfg["trainer"]["accelerator"])
-                datamodule.write_outputs(run_dir, split, predictions)
-                write_plots(datamodule.task, run_dir, split, datamodule.examples[split], predictions)
+                written = predictions.get(split) or predict_split(
+                    module, datamodule, split, cfg["trainer"]["accelerator"]
+                )
+                datamodule.write_outputs(run_dir, split, written)
+                write_plots(datamodule.task, run_dir, split, datamodule.examples[split], written)
         if cfg.get("save_encoder"):  # the best checkpoint's encoder (evaluation loaded it) and the run's tokenizer
             lm_head = next((h.pretrained_weights() for h in module.heads.values() if isinstance(h, MaskedLMHead)), None)
             encoder_dir = save_encoder_dir(module.encoder, datamodule.tokenizer, run_dir / "encoder", lm_head)
@@ -212,7 +219,7 @@ def _evaluate_multitask(
 ) -> dict[str, float]:
     """Every task's dev (and labelled test) metrics with the best checkpoint, ``val/<task>/<metric>``, and
     each task's official output files in ``run_dir/<task>/``."""
-    metrics = dev_metrics(trainer, module, mixture, best, last_validation)
+    metrics, _ = dev_metrics(trainer, module, mixture, best, last_validation)
     tested = mixture.labelled("test")
     if tested:
         module.scored_tasks = tested

@@ -49,26 +49,58 @@ def evaluate_split(
     return {k: v for k, v in _as_floats(results[0]).items() if k.startswith(prefix)}
 
 
+Predictions = dict[str, list[Any]]
+
+
+def score_split(
+    trainer: L.Trainer,
+    module: TaskModule,
+    datamodule: TaskDataModule,
+    split: str,
+    ckpt_path: str | None = None,
+    predict: bool = False,
+) -> tuple[dict[str, float], Predictions | None]:
+    """``split``'s official metrics and, with ``predict``, its decoded predictions (``predict_split``'s) from
+    the same pass, so that a split is read once, not once to score and once to predict.
+
+    The predictions are None when they cannot come from this pass: under DDP each rank keeps only its
+    shard, and a pass cut short (``trainer.limit_val_batches``) leaves examples unpredicted; the caller
+    then predicts the split on its own (``predict_split``)."""
+    if not predict or trainer.world_size > 1:
+        return evaluate_split(trainer, module, datamodule, split, ckpt_path), None
+    module.kept_predictions = []
+    try:
+        metrics = evaluate_split(trainer, module, datamodule, split, ckpt_path)
+        kept = module.kept_predictions
+    finally:
+        module.kept_predictions = None
+    predictions = gather_predictions(kept, dict(datamodule.vocabs), len(datamodule.examples[split]))
+    complete = bool(predictions) and all(value is not None for column in predictions.values() for value in column)
+    return metrics, predictions if complete else None
+
+
 def dev_metrics(
     trainer: L.Trainer,
     module: TaskModule,
     datamodule: TaskDataModule | MultiTaskDataModule,
     best: str,
     last_validation: LastValidation,
-) -> dict[str, float]:
+    predict: bool = False,
+) -> tuple[dict[str, float], Predictions | None]:
     """The best checkpoint's dev metrics: fit's last validation when it scored exactly these weights
-    (``relx.last_validation``), else a validation pass with ``best`` loaded. Either way ``module`` holds the
-    best weights afterwards, which the prediction files and ``save_encoder`` rely on."""
+    (``relx.last_validation``), else a validation pass with ``best`` loaded, which also gives the dev
+    predictions with ``predict`` (``score_split``; None otherwise). Either way ``module`` holds the best
+    weights afterwards, which the prediction files and ``save_encoder`` rely on."""
     reused = reusable_dev_metrics(last_validation, trainer, best)
     if reused is not None:
         log.info("dev metrics: fit's last validation (the best checkpoint is the final state)")
-        return reused
-    return evaluate_split(trainer, module, datamodule, "validation", best)
+        return reused, None
+    if isinstance(datamodule, MultiTaskDataModule):
+        return evaluate_split(trainer, module, datamodule, "validation", best), None
+    return score_split(trainer, module, datamodule, "validation", best, predict)
 
 
-def predict_split(
-    module: TaskModule, datamodule: TaskDataModule, split: str, accelerator: str = "cpu"
-) -> dict[str, list[Any]]:
+def predict_split(module: TaskModule, datamodule: TaskDataModule, split: str, accelerator: str = "cpu") -> Predictions:
     """Decoded predictions of every example of ``split``, in order (single process)."""
     loader = datamodule.loader(split, shard=False)
     return predict_loader(module, loader, datamodule.vocabs, len(datamodule.examples[split]), accelerator)

@@ -85,6 +85,10 @@ class TaskModule(L.LightningModule):
         # the weights it scored then decide differently, so its figures are not the checkpoint's
         # (``relx.last_validation``)
         self.recalibrated = False
+        # While a list, the evaluation steps also keep each batch's predictions (``predict_step``'s output)
+        # in it: one pass over a split both scores it and gives its prediction files
+        # (``relx.scoring.score_split``). Off while fitting.
+        self.kept_predictions: list[dict[str, Any]] | None = None
 
     def named_heads(self) -> list[tuple[str, Head]]:
         return [(name, cast(Head, head)) for name, head in self.heads.items()]
@@ -167,7 +171,10 @@ class TaskModule(L.LightningModule):
         outputs = self(batch)
         if self._has_labels(batch):
             self.log(f"{stage}/loss", self.loss(outputs, batch), on_epoch=True, sync_dist=True, batch_size=len(batch))
-        metrics.update(self.decode(outputs, batch), batch)
+        decoded = self.decode(outputs, batch)
+        if self.kept_predictions is not None:
+            self.kept_predictions.append(self._predictions(outputs, decoded, batch))
+        metrics.update(decoded, batch)
 
     def _has_labels(self, batch: Batch) -> bool:
         inputs = self.inputs_of(batch)
@@ -205,8 +212,13 @@ class TaskModule(L.LightningModule):
         heads whose predictions are not one row per example (DocRE's pairs) give a list with one entry per
         example instead."""
         outputs = self(batch)
+        return self._predictions(outputs, self.decode(outputs, batch), batch)
+
+    def _predictions(self, outputs: dict[str, Any], decoded: dict[str, Tensor], batch: EncodedBatch) -> dict[str, Any]:
+        """``predict_step``'s output from the batch's head outputs and their decoded predictions, on the CPU
+        (the decoded tensors are copied, so a metric updated with them afterwards cannot change these)."""
         inputs = self.inputs_of(batch)
-        predictions: dict[str, Any] = {k: v.cpu() for k, v in self.decode(outputs, batch).items()}
+        predictions: dict[str, Any] = {k: v.detach().to("cpu", copy=True) for k, v in decoded.items()}
         for name, head in self.heads_for(batch):
             score = head.confidence(outputs[name], inputs)
             if score is not None:

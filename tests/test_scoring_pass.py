@@ -1,0 +1,72 @@
+"""After training, a run reads each scored split once: the pass that scores dev (or test) with the best
+checkpoint also gives that split's prediction files, which equal what a separate prediction pass over the
+restored checkpoint writes. A pass that did not see every example (``limit_val_batches``) leaves the files
+to a prediction pass of their own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import relx.runs
+from helpers import TINY_FAST, compose_config
+from relx.runs import restore, train
+from relx.scoring import predict_split
+
+
+def _predict_split_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The splits ``relx.runs`` predicts in a pass of their own, recorded (the pass still runs)."""
+    calls: list[str] = []
+
+    def recorded(module: Any, datamodule: Any, split: str, accelerator: str = "cpu") -> Any:
+        calls.append(split)
+        return predict_split(module, datamodule, split, accelerator)
+
+    monkeypatch.setattr(relx.runs, "predict_split", recorded)
+    return calls
+
+
+def _written(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.suffix in {".txt", ".json", ".conllu"}}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "splits"),
+    [(["task=semeval", "head=rbert"], ["validation", "test"]), (["task=ud_ewt"], ["validation"])],
+    ids=["semeval-dev-and-test", "ud-dev"],
+)
+def test_the_scoring_pass_writes_the_prediction_files_a_separate_prediction_pass_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str], splits: list[str]
+) -> None:
+    calls = _predict_split_calls(monkeypatch)
+    run_dir = tmp_path / "run"
+    train(compose_config([*TINY_FAST, *overrides]), run_dir)
+    assert calls == []  # every written split came from the pass that scored it
+
+    best = json.loads((run_dir / "data_summary.json").read_text())["best_checkpoint"]
+    _, module, datamodule = restore(torch.load(best, map_location="cpu", weights_only=True))
+    separate = tmp_path / "separate"
+    for split in splits:
+        datamodule.write_outputs(separate, split, predict_split(module, datamodule, split))
+    expected = _written(separate)
+    assert expected  # the task wrote prediction files
+    run_files = _written(run_dir)
+    assert {name: run_files.get(name) for name in expected} == expected
+
+
+def test_a_pass_cut_short_leaves_the_prediction_files_to_a_pass_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _predict_split_calls(monkeypatch)
+    cfg = compose_config([*TINY_FAST, "task=semeval", "head=rbert", "data.eval_batch_size=8", "trainer.limit_val_batches=1"])
+    run_dir = tmp_path / "run"
+    train(cfg, run_dir)
+    # dev was scored on its first batch only; test (limit_test_batches unset) in full
+    assert calls == ["validation"]
+    examples = len((run_dir / "answer_key_validation.txt").read_text().splitlines())
+    assert examples > cfg["data"]["eval_batch_size"]  # the dev sample is more than the one batch scored
+    assert len((run_dir / "predictions_validation.txt").read_text().splitlines()) == examples
