@@ -392,7 +392,11 @@ def test_baseline_threshold_is_tuned_on_dev() -> None:
     head = DocREBaselineHead(8, 3)
     task = DocumentRETask(name="docred")
     assert task.calibrate("pair", {"f1": 0.5}) == {} and task.calibrate("sentence", {"theta": 0.3}) == {}
-    head.calibrate(**task.calibrate("pair", {"theta": 0.3, "f1": 0.5}))
+    assert head.calibrate(**task.calibrate("pair", {"theta": 0.3, "f1": 0.5}))
+    # the same threshold again changes no decision: the validation that tuned it scored the checkpoint's rule
+    assert not head.calibrate(**task.calibrate("pair", {"theta": 0.3, "f1": 0.5}))
+    # ATLOP's threshold is a learned class, not tuned on dev
+    assert not AtlopHead(32, 97, emb_size=64, block_size=16).calibrate(threshold=0.3)
     probs = torch.tensor([[0.9, 0.31, 0.29]])
     decoded = head.decode(PairOutput(torch.logit(probs), torch.arange(1)), None)
     assert decoded.tolist() == [[False, True, False]]

@@ -1,7 +1,8 @@
-"""After training, a run reads each scored split once: the pass that scores dev (or test) with the best
-checkpoint also gives that split's prediction files, which equal what a separate prediction pass over the
-restored checkpoint writes. A pass that did not see every example (``limit_val_batches``) leaves the files
-to a prediction pass of their own."""
+"""After training, a run reads each scored split at most once: the pass that scores dev (or test) with the
+best checkpoint also gives that split's prediction files, and when the best checkpoint is the final state, fit's
+last validation gives dev's (no pass over dev after training at all). Either way the files equal what a separate
+prediction pass over the restored checkpoint writes. A pass that did not see every example
+(``limit_val_batches``) leaves the files to a prediction pass of their own."""
 
 from __future__ import annotations
 
@@ -9,13 +10,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 
 import relx.runs
 from helpers import TINY_FAST, compose_config
 from relx.runs import restore, train
 from relx.scoring import predict_split
+
+
+class ValidationsAfterFit(L.Callback):
+    """How many ``trainer.validate`` passes (dev scored again after fit) the run made."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.count += trainer.state.fn == TrainerFn.VALIDATING
 
 
 def _predict_split_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -34,18 +47,34 @@ def _written(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.suffix in {".txt", ".json", ".conllu"}}
 
 
+# One epoch of two batches, validated at its end: the best checkpoint is the final state (fit's validation is
+# reused). TINY_FAST alone stops after two steps mid-epoch, before any validation: dev is validated again.
+BEST_IS_FINAL = ["trainer.max_steps=-1", "trainer.max_epochs=1", "trainer.limit_train_batches=2"]
+
+
 @pytest.mark.parametrize(
-    ("overrides", "splits"),
-    [(["task=semeval", "head=rbert"], ["validation", "test"]), (["task=ud_ewt"], ["validation"])],
-    ids=["semeval-dev-and-test", "ud-dev"],
+    ("overrides", "splits", "dev_validations_after_fit"),
+    [
+        (["task=semeval", "head=rbert"], ["validation", "test"], 1),
+        (["task=ud_ewt"], ["validation"], 1),
+        (["task=semeval", "head=rbert", *BEST_IS_FINAL], ["validation", "test"], 0),
+        (["task=redocred", "head=atlop", "data.batch_size=4", *BEST_IS_FINAL], ["validation"], 0),
+    ],
+    ids=["semeval-dev-and-test", "ud-dev", "semeval-best-is-final", "redocred-best-is-final"],
 )
 def test_the_scoring_pass_writes_the_prediction_files_a_separate_prediction_pass_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str], splits: list[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    overrides: list[str],
+    splits: list[str],
+    dev_validations_after_fit: int,
 ) -> None:
     calls = _predict_split_calls(monkeypatch)
+    validations = ValidationsAfterFit()
     run_dir = tmp_path / "run"
-    train(compose_config([*TINY_FAST, *overrides]), run_dir)
+    train(compose_config([*TINY_FAST, *overrides]), run_dir, extra_callbacks=[validations])
     assert calls == []  # every written split came from the pass that scored it
+    assert validations.count == dev_validations_after_fit
 
     best = json.loads((run_dir / "data_summary.json").read_text())["best_checkpoint"]
     _, module, datamodule = restore(torch.load(best, map_location="cpu", weights_only=True))
@@ -62,7 +91,8 @@ def test_a_pass_cut_short_leaves_the_prediction_files_to_a_pass_of_their_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _predict_split_calls(monkeypatch)
-    cfg = compose_config([*TINY_FAST, "task=semeval", "head=rbert", "data.eval_batch_size=8", "trainer.limit_val_batches=1"])
+    cut_short = ["data.eval_batch_size=8", "trainer.limit_val_batches=1"]
+    cfg = compose_config([*TINY_FAST, "task=semeval", "head=rbert", *cut_short])
     run_dir = tmp_path / "run"
     train(cfg, run_dir)
     # dev was scored on its first batch only; test (limit_test_batches unset) in full

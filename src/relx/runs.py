@@ -150,7 +150,9 @@ def _fit_and_evaluate(
     if compile_encoder(module.encoder, speed):
         log.info("encoder compiled (%s, mode %s); input lengths padded to %s", speed.backend, speed.mode, speed.buckets)
     resuming = resume_from is not None
-    last_validation = LastValidation()
+    # fit's validations keep their dev predictions: reused for the files when the best checkpoint is the final state
+    writes_predictions = bool(cfg.get("write_predictions", True)) and not isinstance(datamodule, MultiTaskDataModule)
+    last_validation = LastValidation(keep_predictions=writes_predictions)
     callbacks = [
         *callbacks,
         last_validation,

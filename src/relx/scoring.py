@@ -74,9 +74,15 @@ def score_split(
         kept = module.kept_predictions
     finally:
         module.kept_predictions = None
+    return metrics, _complete(kept, datamodule, split)
+
+
+def _complete(kept: list[dict[str, Any]], datamodule: TaskDataModule, split: str) -> Predictions | None:
+    """The per-example predictions of an evaluation pass's kept batches, or None unless it predicted every
+    example of ``split``."""
     predictions = gather_predictions(kept, dict(datamodule.vocabs), len(datamodule.examples[split]))
     complete = bool(predictions) and all(value is not None for column in predictions.values() for value in column)
-    return metrics, predictions if complete else None
+    return predictions if complete else None
 
 
 def dev_metrics(
@@ -88,13 +94,17 @@ def dev_metrics(
     predict: bool = False,
 ) -> tuple[dict[str, float], Predictions | None]:
     """The best checkpoint's dev metrics: fit's last validation when it scored exactly these weights
-    (``relx.last_validation``), else a validation pass with ``best`` loaded, which also gives the dev
-    predictions with ``predict`` (``score_split``; None otherwise). Either way ``module`` holds the best
-    weights afterwards, which the prediction files and ``save_encoder`` rely on."""
+    (``relx.last_validation``), else a validation pass with ``best`` loaded. With ``predict`` also the dev
+    predictions of the same pass (fit's when it kept them, else ``score_split``'s; None where that pass could
+    not give them all). Either way ``module`` holds the best weights afterwards, which the prediction files and
+    ``save_encoder`` rely on."""
     reused = reusable_dev_metrics(last_validation, trainer, best)
     if reused is not None:
         log.info("dev metrics: fit's last validation (the best checkpoint is the final state)")
-        return reused, None
+        kept = last_validation.predictions
+        if not predict or kept is None or isinstance(datamodule, MultiTaskDataModule):
+            return reused, None
+        return reused, _complete(kept, datamodule, "validation")
     if isinstance(datamodule, MultiTaskDataModule):
         return evaluate_split(trainer, module, datamodule, "validation", best), None
     return score_split(trainer, module, datamodule, "validation", best, predict)

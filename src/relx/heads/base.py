@@ -54,9 +54,11 @@ class Head(nn.Module):
         """Called once the encoder is built (and resized to the tokenizer): a head that reads the encoder's own
         weights takes them here (the masked-LM head's decoder is the word embedding matrix); default nothing."""
 
-    def calibrate(self, **rule: float) -> None:
+    def calibrate(self, **rule: float) -> bool:
         """Set decision parameters that the task's calibration step tuned on dev (``Task.calibrate``: the
-        DocRE baseline's relation ``threshold``); default: the head has none."""
+        DocRE baseline's relation ``threshold``); whether the head now decides differently (then the
+        validation that tuned them did not score the checkpoint's decisions). Default: the head has none."""
+        return False
 
 
 def fallback_where_unfit(predicted: Tensor, batch: SentenceLabelled) -> Tensor:

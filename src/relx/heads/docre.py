@@ -172,10 +172,16 @@ class DocREBaselineHead(PairHead):
         chosen[:, 0] = False
         return chosen
 
-    def calibrate(self, threshold: float | None = None, **rule: float) -> None:
-        """The relation threshold tuned on dev (``DocumentRETask.calibrate``); it travels in the checkpoint."""
-        if threshold is not None:
-            self.theta.fill_(float(threshold))
+    def calibrate(self, threshold: float | None = None, **rule: float) -> bool:
+        """The relation threshold tuned on dev (``DocumentRETask.calibrate``); it travels in the checkpoint.
+        Whether it moved (the same threshold again leaves every decision as it was)."""
+        if threshold is None:
+            return False
+        tuned = torch.tensor(float(threshold), dtype=self.theta.dtype, device=self.theta.device)
+        if bool(tuned == self.theta):  # compared as stored (float32), not as the float64 tuned
+            return False
+        self.theta.copy_(tuned)
+        return True
 
 
 class AtlopHead(PairHead):

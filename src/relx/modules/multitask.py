@@ -119,7 +119,7 @@ class MultiTaskModule(TaskModule):
 
     def _calibrate(self, task: str, values: Mapping[str, Tensor]) -> bool:
         """The task's calibration step (the DocRE baseline's dev-tuned threshold) for its heads; whether it
-        set any rule."""
+        changed any head's decisions."""
         calibration = self.calibrations.get(task)
         if calibration is None:
             return False
@@ -128,8 +128,7 @@ class MultiTaskModule(TaskModule):
         retuned = False
         for _, head in self.task_heads(task):
             rule = calibration(head.label_space, dev)
-            if rule:
-                head.calibrate(**rule)
+            if rule and head.calibrate(**rule):
                 retuned = True
         return retuned
 

@@ -87,7 +87,7 @@ class TaskModule(L.LightningModule):
         self.recalibrated = False
         # While a list, the evaluation steps also keep each batch's predictions (``predict_step``'s output)
         # in it: one pass over a split both scores it and gives its prediction files
-        # (``relx.scoring.score_split``). Off while fitting.
+        # (``relx.scoring.score_split``), and during fit each validation keeps them (``relx.last_validation``).
         self.kept_predictions: list[dict[str, Any]] | None = None
 
     def named_heads(self) -> list[tuple[str, Head]]:
@@ -196,8 +196,7 @@ class TaskModule(L.LightningModule):
             dev = {k.removeprefix("val/"): float(v) for k, v in values.items()}
             for _, head in self.named_heads():
                 rule = self.calibration(head.label_space, dev)
-                if rule:
-                    head.calibrate(**rule)
+                if rule and head.calibrate(**rule):
                     self.recalibrated = True
 
     def test_step(self, batch: EncodedBatch, batch_idx: int) -> None:
