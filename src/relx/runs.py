@@ -150,9 +150,10 @@ def _fit_and_evaluate(
     if compile_encoder(module.encoder, speed):
         log.info("encoder compiled (%s, mode %s); input lengths padded to %s", speed.backend, speed.mode, speed.buckets)
     resuming = resume_from is not None
-    # fit's validations keep their dev predictions: reused for the files when the best checkpoint is the final state
-    writes_predictions = bool(cfg.get("write_predictions", True)) and not isinstance(datamodule, MultiTaskDataModule)
-    last_validation = LastValidation(keep_predictions=writes_predictions)
+    # A split scored after fit is predicted in the same pass (score_split), and fit's validations keep their dev
+    # predictions for when the best checkpoint is the final state; the rest are predicted on their own.
+    predict = bool(cfg.get("write_predictions", True))
+    last_validation = LastValidation(keep_predictions=predict and not isinstance(datamodule, MultiTaskDataModule))
     callbacks = [
         *callbacks,
         last_validation,
@@ -179,8 +180,6 @@ def _fit_and_evaluate(
         assert isinstance(module, MultiTaskModule)
         return _evaluate_multitask(cfg, run_dir, trainer, module, datamodule, best, last_validation)
 
-    # A split scored now is predicted in the same pass (score_split); the rest are predicted below.
-    predict = bool(cfg.get("write_predictions", True))
     metrics, dev_predictions = dev_metrics(trainer, module, datamodule, best, last_validation, predict)
     predictions = {"validation": dev_predictions}
     has_test = datamodule.has_split("test")
@@ -194,7 +193,7 @@ def _fit_and_evaluate(
     summary["best_checkpoint"] = best
     summary.update(best_epoch_summary(best))
     if trainer.is_global_zero:
-        if cfg.get("write_predictions", True):
+        if predict:
             for split in ("validation", "test") if has_test else ("validation",):
                 written = predictions.get(split) or predict_split(
                     module, datamodule, split, cfg["trainer"]["accelerator"]
