@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 import relx.runs
+import relx.scoring
 from helpers import TINY_FAST, compose_config
 from relx.runs import restore, train
 from relx.scoring import predict_split
@@ -100,3 +101,49 @@ def test_a_pass_cut_short_leaves_the_prediction_files_to_a_pass_of_their_own(
     examples = len((run_dir / "answer_key_validation.txt").read_text().splitlines())
     assert examples > cfg["data"]["eval_batch_size"]  # the dev sample is more than the one batch scored
     assert len((run_dir / "predictions_validation.txt").read_text().splitlines()) == examples
+
+
+def _all_written(run_dir: Path) -> dict[str, bytes]:
+    """Every prediction file of a run (a multi-task run's under ``<task>/``)."""
+    return {
+        str(p.relative_to(run_dir)): p.read_bytes()
+        for p in sorted(run_dir.rglob("*"))
+        if p.suffix in {".txt", ".json", ".conllu", ".conll", ".jsonl"}
+        and p.parent.name not in {"checkpoints", "logs", "tensorboard"}
+        and p.name not in {"config.json", "data_summary.json", "metrics.json", "curves.json", "multitask.json"}
+    }
+
+
+# Two tasks over one encoder, an epoch of their bundled samples: dev scored during fit, test after it
+MULTITASK = ["+experiment=multitask", *TINY_FAST, "trainer.max_steps=-1", "trainer.max_epochs=1", "multitask.epoch=3"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["task=semeval", "head=rbert"], MULTITASK],
+    ids=["semeval", "multitask-ud-semeval"],
+)
+def test_the_files_from_the_scoring_pass_equal_those_of_a_prediction_pass_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str]
+) -> None:
+    """The same seeded run twice: as it runs, and with every scoring pass's predictions thrown away (so every file
+    comes from ``predict_split`` / ``predict_loader``). The files are byte-equal; only the second predicts."""
+    cfg = compose_config([*TINY_FAST, *overrides])
+    loader_calls: list[int] = []
+    original = relx.runs.predict_loader
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loader_calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(relx.runs, "predict_loader", counted)
+    split_calls = _predict_split_calls(monkeypatch)
+    train(cfg, tmp_path / "one-pass")
+    assert loader_calls == [] and split_calls == []
+
+    monkeypatch.setattr(relx.scoring, "complete_predictions", lambda *args: {})
+    train(cfg, tmp_path / "separate")
+    assert len(loader_calls) + len(split_calls) >= 2  # dev and test predicted on their own
+
+    one_pass, separate = _all_written(tmp_path / "one-pass"), _all_written(tmp_path / "separate")
+    assert len(separate) >= 2 and one_pass == separate

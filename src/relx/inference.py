@@ -161,9 +161,10 @@ def _evaluate_checkpoint(
     from relx.build import build_trainer
     from relx.checkpointing import run_dir_of
     from relx.io import write_json_atomic
+    from relx.modules.task import SINGLE_TASK
     from relx.plots import write_plots
     from relx.runs import restore
-    from relx.scoring import format_summary, predict_split, score_split
+    from relx.scoring import Predictions, format_summary, predict_split, score_split
 
     chosen: list[tuple[list[str], list[str]]] = []
 
@@ -190,10 +191,11 @@ def _evaluate_checkpoint(
     out_dir = Path(output_dir or run_dir_of(ckpt_path) / "eval" / f"{name}-{stamp}")
     trainer, _ = build_trainer({"trainer": {"accelerator": accelerator, "precision": precision}})
     metrics: dict[str, float] = {}
-    kept = {}
+    kept: dict[str, Predictions] = {}
     for split in scored:  # scored and predicted in one pass where it can (score_split)
-        split_metrics, kept[split] = score_split(trainer, module, datamodule, split, predict=True)
+        split_metrics, by_task = score_split(trainer, module, datamodule, split, predict=True)
         metrics.update(split_metrics)
+        kept.update({split: by_task[SINGLE_TASK]} if SINGLE_TASK in by_task else {})
     for split in [*scored, *predicted_only]:
         predictions = kept.get(split) or predict_split(module, datamodule, split, accelerator)
         datamodule.write_outputs(out_dir, split, predictions)

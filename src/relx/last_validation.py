@@ -9,7 +9,7 @@ which the task retuned a head's decision rule on dev (the DocRE baseline's thres
 never reused: the checkpoint decides with the retuned rule, which that validation did not score.
 
 With ``keep_predictions`` the callback also keeps the decoded predictions of each validation during fit (the
-module's ``kept_predictions``, one entry per batch, as ``predict_step`` gives them; only the latest
+module's ``kept_predictions``, by task one entry per batch, as ``predict_step`` gives them; only the latest
 validation's are held), so that a reused validation also gives the dev prediction files: a run whose best
 checkpoint is its final state then reads dev no more after training.
 """
@@ -37,8 +37,8 @@ class LastValidation(Callback):
         self.keep_predictions = keep_predictions
         self.step: int | None = None
         self.metrics: dict[str, float] = {}
-        # the last validation's per-batch predictions (``keep_predictions``), None when not kept
-        self.predictions: list[dict[str, Any]] | None = None
+        # the last validation's per-batch predictions by task (``keep_predictions``), None when not kept
+        self.predictions: dict[str, list[dict[str, Any]]] | None = None
 
     @staticmethod
     def _during_fit(trainer: L.Trainer) -> bool:
@@ -47,7 +47,7 @@ class LastValidation(Callback):
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # one process only: under DDP each rank sees a shard of dev
         if self.keep_predictions and self._during_fit(trainer) and trainer.world_size == 1:
-            pl_module.kept_predictions = []  # type: ignore[assignment]  # TaskModule's evaluation steps fill it
+            pl_module.kept_predictions = {}  # type: ignore[assignment]  # TaskModule's evaluation steps fill it
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self._during_fit(trainer):

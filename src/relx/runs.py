@@ -34,7 +34,7 @@ from relx.last_validation import LastValidation
 from relx.loggers import finish_runs
 from relx.modules.compiling import compile_encoder, compile_settings
 from relx.modules.multitask import MultiTaskModule
-from relx.modules.task import TaskModule
+from relx.modules.task import SINGLE_TASK, TaskModule
 from relx.multitask import (
     build_multitask_datamodule,
     build_multitask_module,
@@ -46,9 +46,9 @@ from relx.plots import write_plots
 from relx.progress import EpochTable
 from relx.rundir import make_run_dir, resume_checkpoint, start_over, with_absolute_data_dir
 from relx.scoring import (
+    TaskPredictions,
     best_epoch_summary,
     dev_metrics,
-    evaluate_split,
     format_summary,
     predict_loader,
     predict_split,
@@ -153,7 +153,7 @@ def _fit_and_evaluate(
     # A split scored after fit is predicted in the same pass (score_split), and fit's validations keep their dev
     # predictions for when the best checkpoint is the final state; the rest are predicted on their own.
     predict = bool(cfg.get("write_predictions", True))
-    last_validation = LastValidation(keep_predictions=predict and not isinstance(datamodule, MultiTaskDataModule))
+    last_validation = LastValidation(keep_predictions=predict)
     callbacks = [
         *callbacks,
         last_validation,
@@ -181,7 +181,7 @@ def _fit_and_evaluate(
         return _evaluate_multitask(cfg, run_dir, trainer, module, datamodule, best, last_validation)
 
     metrics, dev_predictions = dev_metrics(trainer, module, datamodule, best, last_validation, predict)
-    predictions = {"validation": dev_predictions}
+    predictions: dict[str, TaskPredictions] = {"validation": dev_predictions}
     has_test = datamodule.has_split("test")
     scored_test = has_test and datamodule.is_labelled("test")
     if scored_test:
@@ -195,7 +195,7 @@ def _fit_and_evaluate(
     if trainer.is_global_zero:
         if predict:
             for split in ("validation", "test") if has_test else ("validation",):
-                written = predictions.get(split) or predict_split(
+                written = predictions.get(split, {}).get(SINGLE_TASK) or predict_split(
                     module, datamodule, split, cfg["trainer"]["accelerator"]
                 )
                 datamodule.write_outputs(run_dir, split, written)
@@ -220,23 +220,27 @@ def _evaluate_multitask(
 ) -> dict[str, float]:
     """Every task's dev (and labelled test) metrics with the best checkpoint, ``val/<task>/<metric>``, and
     each task's official output files in ``run_dir/<task>/``."""
-    metrics, _ = dev_metrics(trainer, module, mixture, best, last_validation)
+    predict = bool(cfg.get("write_predictions", True))
+    metrics, dev_predictions = dev_metrics(trainer, module, mixture, best, last_validation, predict)
+    predictions: dict[str, TaskPredictions] = {"validation": dev_predictions}
     tested = mixture.labelled("test")
     if tested:
         module.scored_tasks = tested
-        metrics.update(evaluate_split(trainer, module, mixture, "test", best))
+        test_metrics, predictions["test"] = score_split(trainer, module, mixture, "test", best, predict)
+        metrics.update(test_metrics)
         module.scored_tasks = list(module.tasks)
     summary: dict[str, Any] = {"tasks": mixture.data_summary(), "best_checkpoint": best, **best_epoch_summary(best)}
     if trainer.is_global_zero:
-        if cfg.get("write_predictions", True):
+        if predict:
             for name, datamodule in mixture.datamodules.items():
                 for split in ("validation", "test") if datamodule.has_split("test") else ("validation",):
-                    loader = mixture.loader(split, [name], shard=False)
-                    examples = len(datamodule.examples[split])
-                    accelerator = cfg["trainer"]["accelerator"]
-                    predictions = predict_loader(module, loader, datamodule.vocabs, examples, accelerator)
-                    datamodule.write_outputs(run_dir / name, split, predictions)
-                    write_plots(datamodule.task, run_dir / name, split, datamodule.examples[split], predictions)
+                    written = predictions.get(split, {}).get(name)
+                    if written is None:  # not from a scoring pass: unlabelled, or that pass could not give them
+                        loader = mixture.loader(split, [name], shard=False)
+                        examples, accelerator = len(datamodule.examples[split]), cfg["trainer"]["accelerator"]
+                        written = predict_loader(module, loader, datamodule.vocabs, examples, accelerator)
+                    datamodule.write_outputs(run_dir / name, split, written)
+                    write_plots(datamodule.task, run_dir / name, split, datamodule.examples[split], written)
         untested = [name for name in mixture.datamodules if name not in tested]
         note = f"  (no labelled test split for {', '.join(untested)}: dev metrics only)" if untested else ""
         _write_results(cfg, run_dir, metrics, summary, note)

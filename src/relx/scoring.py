@@ -20,7 +20,7 @@ from relx.errors import ConfigError
 from relx.heads.switching import restore_decoders, switch_decoder
 from relx.last_validation import LastValidation, reusable_dev_metrics
 from relx.modules.gather import gather_predictions
-from relx.modules.task import TaskModule
+from relx.modules.task import SINGLE_TASK, TaskModule
 from relx.tasks.datamodule import TaskDataModule
 from relx.tasks.mixture import MultiTaskDataModule
 
@@ -50,39 +50,49 @@ def evaluate_split(
 
 
 Predictions = dict[str, list[Any]]
+# Per task (a multi-task run's task names; ``SINGLE_TASK`` for a single-task run): a split's predictions
+TaskPredictions = dict[str, Predictions]
 
 
 def score_split(
     trainer: L.Trainer,
     module: TaskModule,
-    datamodule: TaskDataModule,
+    datamodule: TaskDataModule | MultiTaskDataModule,
     split: str,
     ckpt_path: str | None = None,
     predict: bool = False,
-) -> tuple[dict[str, float], Predictions | None]:
+) -> tuple[dict[str, float], TaskPredictions]:
     """``split``'s official metrics and, with ``predict``, its decoded predictions (``predict_split``'s) from
     the same pass, so that a split is read once, not once to score and once to predict.
 
-    The predictions are None when they cannot come from this pass: under DDP each rank keeps only its
+    A task's predictions are left out when they cannot come from this pass: under DDP each rank keeps only its
     shard, and a pass cut short (``trainer.limit_val_batches``) leaves examples unpredicted; the caller
     then predicts the split on its own (``predict_split``)."""
     if not predict or trainer.world_size > 1:
-        return evaluate_split(trainer, module, datamodule, split, ckpt_path), None
-    module.kept_predictions = []
+        return evaluate_split(trainer, module, datamodule, split, ckpt_path), {}
+    module.kept_predictions = {}
     try:
         metrics = evaluate_split(trainer, module, datamodule, split, ckpt_path)
         kept = module.kept_predictions
     finally:
         module.kept_predictions = None
-    return metrics, _complete(kept, datamodule, split)
+    return metrics, complete_predictions(kept, datamodule, split)
 
 
-def _complete(kept: list[dict[str, Any]], datamodule: TaskDataModule, split: str) -> Predictions | None:
-    """The per-example predictions of an evaluation pass's kept batches, or None unless it predicted every
-    example of ``split``."""
-    predictions = gather_predictions(kept, dict(datamodule.vocabs), len(datamodule.examples[split]))
-    complete = bool(predictions) and all(value is not None for column in predictions.values() for value in column)
-    return predictions if complete else None
+def complete_predictions(
+    kept: Mapping[str, list[dict[str, Any]]], datamodule: TaskDataModule | MultiTaskDataModule, split: str
+) -> TaskPredictions:
+    """The per-example predictions of an evaluation pass's kept batches (``TaskModule.kept_predictions``), for
+    each task whose examples of ``split`` it predicted every one of."""
+    tasks = datamodule.datamodules if isinstance(datamodule, MultiTaskDataModule) else {SINGLE_TASK: datamodule}
+    complete: TaskPredictions = {}
+    for name, task_data in tasks.items():
+        if name not in kept or split not in task_data.examples:
+            continue
+        predictions = gather_predictions(kept[name], dict(task_data.vocabs), len(task_data.examples[split]))
+        if predictions and all(value is not None for column in predictions.values() for value in column):
+            complete[name] = predictions
+    return complete
 
 
 def dev_metrics(
@@ -92,21 +102,19 @@ def dev_metrics(
     best: str,
     last_validation: LastValidation,
     predict: bool = False,
-) -> tuple[dict[str, float], Predictions | None]:
+) -> tuple[dict[str, float], TaskPredictions]:
     """The best checkpoint's dev metrics: fit's last validation when it scored exactly these weights
     (``relx.last_validation``), else a validation pass with ``best`` loaded. With ``predict`` also the dev
-    predictions of the same pass (fit's when it kept them, else ``score_split``'s; None where that pass could
-    not give them all). Either way ``module`` holds the best weights afterwards, which the prediction files and
+    predictions of the same pass (fit's when it kept them, else ``score_split``'s), of each task that pass
+    predicted in full. Either way ``module`` holds the best weights afterwards, which the prediction files and
     ``save_encoder`` rely on."""
     reused = reusable_dev_metrics(last_validation, trainer, best)
     if reused is not None:
         log.info("dev metrics: fit's last validation (the best checkpoint is the final state)")
         kept = last_validation.predictions
-        if not predict or kept is None or isinstance(datamodule, MultiTaskDataModule):
-            return reused, None
-        return reused, _complete(kept, datamodule, "validation")
-    if isinstance(datamodule, MultiTaskDataModule):
-        return evaluate_split(trainer, module, datamodule, "validation", best), None
+        if not predict or kept is None:
+            return reused, {}
+        return reused, complete_predictions(kept, datamodule, "validation")
     return score_split(trainer, module, datamodule, "validation", best, predict)
 
 

@@ -67,6 +67,7 @@ class MultiTaskModule(TaskModule):
         self.run_config = run_config or {}
         self.calibrations = dict(calibrations or {})
         self.calibration = None
+        self._init_evaluation_state()
         # The tasks scored by the next validation/test loop (a loop over a subset: tasks with a labelled test).
         self.scored_tasks = list(self.tasks)
 
@@ -101,7 +102,9 @@ class MultiTaskModule(TaskModule):
         if self._has_labels(batch):
             loss = self.loss(outputs, batch)
             self.log(f"{stage}/{batch.source}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch))
-        metrics[batch.source].update(self.decode(outputs, batch), batch.batch)
+        decoded = self.decode(outputs, batch)
+        self._keep_predictions(batch.source, outputs, decoded, batch)
+        metrics[batch.source].update(decoded, batch.batch)
 
     def on_validation_epoch_end(self) -> None:
         values: dict[str, Tensor] = {}

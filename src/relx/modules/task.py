@@ -44,6 +44,10 @@ class OptimSettings:
 # What a module's step gets: one task's batch, or in a multi-task run a batch tagged with its task.
 Batch = EncodedBatch | SourceBatch
 
+# The task name a single-task module keeps its predictions under (``TaskModule.kept_predictions``); a multi-task
+# module keeps them under each batch's task
+SINGLE_TASK = ""
+
 # (label space, dev metrics without prefix) -> decision parameters for the heads of that space (Task.calibrate)
 Calibration = Callable[[str, dict[str, float]], dict[str, float]]
 
@@ -81,14 +85,19 @@ class TaskModule(L.LightningModule):
         self.seed = seed
         self.run_config = run_config or {}
         self.calibration = calibration
+        self._init_evaluation_state()
+
+    def _init_evaluation_state(self) -> None:
+        """What the evaluation loops set and ``relx.scoring`` / ``relx.last_validation`` read (also a multi-task
+        module's)."""
         # whether the last validation while fitting retuned a head's decision rule (the calibration step):
         # the weights it scored then decide differently, so its figures are not the checkpoint's
-        # (``relx.last_validation``)
         self.recalibrated = False
-        # While a list, the evaluation steps also keep each batch's predictions (``predict_step``'s output)
-        # in it: one pass over a split both scores it and gives its prediction files
-        # (``relx.scoring.score_split``), and during fit each validation keeps them (``relx.last_validation``).
-        self.kept_predictions: list[dict[str, Any]] | None = None
+        # While a dict, the evaluation steps also keep each batch's predictions (``predict_step``'s output) in
+        # it, under the batch's task (``SINGLE_TASK`` in a single-task module): one pass over a split both scores
+        # it and gives its prediction files (``relx.scoring.score_split``), and during fit each validation keeps
+        # them (``relx.last_validation``).
+        self.kept_predictions: dict[str, list[dict[str, Any]]] | None = None
 
     def named_heads(self) -> list[tuple[str, Head]]:
         return [(name, cast(Head, head)) for name, head in self.heads.items()]
@@ -172,9 +181,13 @@ class TaskModule(L.LightningModule):
         if self._has_labels(batch):
             self.log(f"{stage}/loss", self.loss(outputs, batch), on_epoch=True, sync_dist=True, batch_size=len(batch))
         decoded = self.decode(outputs, batch)
-        if self.kept_predictions is not None:
-            self.kept_predictions.append(self._predictions(outputs, decoded, batch))
+        self._keep_predictions(SINGLE_TASK, outputs, decoded, batch)
         metrics.update(decoded, batch)
+
+    def _keep_predictions(self, task: str, outputs: dict[str, Any], decoded: dict[str, Tensor], batch: Any) -> None:
+        """Keep the batch's predictions under ``task`` while ``kept_predictions`` is on."""
+        if self.kept_predictions is not None:
+            self.kept_predictions.setdefault(task, []).append(self._predictions(outputs, decoded, batch))
 
     def _has_labels(self, batch: Batch) -> bool:
         inputs = self.inputs_of(batch)
