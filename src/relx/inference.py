@@ -195,7 +195,8 @@ def _evaluate_checkpoint(
     for split in scored:  # scored and predicted in one pass where it can (score_split)
         split_metrics, by_task = score_split(trainer, module, datamodule, split, predict=True)
         metrics.update(split_metrics)
-        kept.update({split: by_task[SINGLE_TASK]} if SINGLE_TASK in by_task else {})
+        if SINGLE_TASK in by_task:
+            kept[split] = by_task[SINGLE_TASK]
     for split in [*scored, *predicted_only]:
         predictions = kept.get(split) or predict_split(module, datamodule, split, accelerator)
         datamodule.write_outputs(out_dir, split, predictions)

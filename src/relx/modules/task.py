@@ -184,7 +184,7 @@ class TaskModule(L.LightningModule):
         self._keep_predictions(SINGLE_TASK, outputs, decoded, batch)
         metrics.update(decoded, batch)
 
-    def _keep_predictions(self, task: str, outputs: dict[str, Any], decoded: dict[str, Tensor], batch: Any) -> None:
+    def _keep_predictions(self, task: str, outputs: dict[str, Any], decoded: dict[str, Tensor], batch: Batch) -> None:
         """Keep the batch's predictions under ``task`` while ``kept_predictions`` is on."""
         if self.kept_predictions is not None:
             self.kept_predictions.setdefault(task, []).append(self._predictions(outputs, decoded, batch))
@@ -226,7 +226,7 @@ class TaskModule(L.LightningModule):
         outputs = self(batch)
         return self._predictions(outputs, self.decode(outputs, batch), batch)
 
-    def _predictions(self, outputs: dict[str, Any], decoded: dict[str, Tensor], batch: EncodedBatch) -> dict[str, Any]:
+    def _predictions(self, outputs: dict[str, Any], decoded: dict[str, Tensor], batch: Batch) -> dict[str, Any]:
         """``predict_step``'s output from the batch's head outputs and their decoded predictions, on the CPU
         (the decoded tensors are copied, so a metric updated with them afterwards cannot change these)."""
         inputs = self.inputs_of(batch)
